@@ -1,0 +1,15 @@
+"""sdesim: simulate the SDEs of deep-learning optimizers and measure how fast they escape
+from loss basins. See README.md and SPEC.md."""
+
+from . import exits, landscapes, models, noise, stats
+from .engine import Trajectories, escape, simulate
+from .stats import EscapeResult
+
+try:  # theory needs only numpy/scipy; imported lazily by users as sd.theory
+    from . import theory
+except ImportError:  # pragma: no cover - while the module is being written
+    theory = None
+
+__version__ = "0.1.0"
+__all__ = ["escape", "simulate", "EscapeResult", "Trajectories", "exits", "landscapes",
+           "models", "noise", "stats", "theory"]

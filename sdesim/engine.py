@@ -1,0 +1,448 @@
+"""The escape-time engine (SPEC §6): ``escape`` and ``simulate``.
+
+Design, the part every model relies on:
+
+* **Counter-based noise per path.** Path ``i``'s noise for its steps ``[bK, (b+1)K)`` is
+  drawn from ``fold_in(fold_in(key, i), b)`` with a fixed page length ``K = NOISE_PAGE``.
+  It is a pure function of ``(key, i, step)``: a path's result does not depend on the lane
+  it ran in, the lane count, the chunking, the number of devices or ``n_paths`` (the first
+  1 000 paths of a 10 000-path run are a 1 000-path run).
+* **Lanes refilled as paths exit.** ``W`` lanes step in lock-step, one page (``K`` steps)
+  per loop iteration; at the end of a page every lane whose path exited or reached
+  ``t_max`` records its result and takes the next path index. When the queue is empty
+  and at most a quarter of the lanes are still busy, the busy lanes are compacted into a
+  pool a quarter the width (a new compiled width, cached), so the cost of the slow tail
+  shrinks with the live paths instead of staying at the full width.
+* **Traced hyperparameters.** Every numeric leaf of the model, the loss (a landscape
+  pytree), the exit, θ₀, ``dt`` and ``t_max`` is a traced argument of one jitted
+  function: a sweep over any of them compiles once per lane width.
+* **Memory** O(W·K·d) for the pool and its noise page plus O(n_paths) for the results.
+
+Exit times are reported at the end of the step in which the exit was detected (on the
+grid, or by the Brownian-bridge test inside the step), in SDE time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time as _time
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+from . import exits as _exits
+from .stats import EscapeResult
+
+NOISE_PAGE = 32  # steps per noise page; part of the definition of the random stream
+MIN_WIDTH = 16  # the pool is not compacted below this many lanes
+
+# status codes of a path
+PENDING, ESCAPED, CENSORED, NONFINITE = 0, 1, 2, 3
+
+
+class _Pool(NamedTuple):
+    path: jax.Array  # (W,) path index in each lane; n_paths = idle
+    page: jax.Array  # (W,) pages already done by the lane's path
+    state: object  # model state, leading axis W
+    next_path: jax.Array  # () next path index to hand out
+    steps: jax.Array  # (n_paths,) steps to exit (or to t_max if censored)
+    status: jax.Array  # (n_paths,) int8 status code
+
+
+def _float_dtype():
+    return jnp.result_type(float)
+
+
+def _arrayify(tree):
+    """Python scalars inside the user's objects -> arrays, so jit traces them."""
+
+    def conv(x):
+        if isinstance(x, bool | np.bool_):
+            return x
+        if isinstance(x, float | np.floating):
+            return jnp.asarray(x, _float_dtype())
+        if isinstance(x, np.ndarray):
+            return jnp.asarray(x)
+        return x
+
+    return jax.tree_util.tree_map(conv, tree)
+
+
+def _check_common(model, loss, theta0, exit, n_paths, dt, t_max, key):
+    """All input checks, on the host, before anything is traced or compiled."""
+    n_paths = _checks.integer("n_paths", n_paths, minimum=1)
+    _checks.real("dt", dt, positive=True)
+    _checks.real("t_max", t_max, positive=True)
+    if t_max < dt:
+        raise ValueError(f"t_max must be >= dt, got t_max={t_max!r} < dt={dt!r}")
+    key = _checks.prng_key("key", key)
+    if not callable(loss):
+        raise TypeError(f"loss must be a callable theta -> scalar, got {type(loss).__name__}")
+    th = np.asarray(theta0)
+    if th.dtype.kind not in "fiu":
+        raise TypeError(f"theta0 must be a real vector, got dtype {th.dtype}")
+    if th.ndim != 1 or th.shape[0] < 1:
+        raise ValueError(f"theta0 must have shape (d,) with d >= 1, got shape {th.shape}")
+    if not np.all(np.isfinite(th)):
+        raise ValueError(f"theta0 must be finite, got {th}")
+    d = th.shape[0]
+    for attr in ("check", "init", "step", "position"):
+        if not hasattr(model, attr):
+            raise TypeError(f"model must be a model from sdesim.models, got "
+                            f"{type(model).__name__} (no {attr}())")
+    model.check(d)
+    theta0 = jnp.asarray(th, _float_dtype())
+    out = jax.eval_shape(loss, theta0)
+    if getattr(out, "shape", None) != ():
+        raise ValueError(f"loss must return a scalar for theta of shape ({d},), got shape "
+                         f"{getattr(out, 'shape', type(out))}")
+    if exit is not None:
+        exit = _exits.as_exit(exit)
+        edim = getattr(exit, "dim", None)
+        if edim is not None and edim != d:
+            raise ValueError(f"exit has dimension {edim} but theta0 has dimension {d}")
+        o = jax.eval_shape(exit.outside, theta0)
+        if o.shape != ():
+            raise ValueError(f"exit must return one bool per point, got shape {o.shape}")
+    return n_paths, theta0, exit, key
+
+
+# ---------------------------------------------------------------------------------------
+# The jitted core
+# ---------------------------------------------------------------------------------------
+
+
+def _page_noise(model, key, path, page, d, dtype, bridge):
+    """Noise for one path's page: (K, *noise_shape) model noise and (K,) bridge uniforms."""
+    k = jax.random.fold_in(jax.random.fold_in(key, path), page)
+    kz, ku = jax.random.split(k)
+    z = model.sample_noise(kz, (NOISE_PAGE, *model.noise_shape(d)), dtype)
+    u = jax.random.uniform(ku, (NOISE_PAGE,), dtype) if bridge else None
+    return z, u
+
+
+def _run_page(model, loss, exit, key, pool, dt, n_max, d, bridge):
+    """Advance every lane by one page of K steps. Returns (state, exit offset, nonfinite)."""
+    dtype = dt.dtype
+    z, u = jax.vmap(lambda p, b: _page_noise(model, key, p, b, d, dtype, bridge))(
+        pool.path, pool.page)
+    z = jnp.moveaxis(z, 1, 0)  # (K, W, ...): scanned over
+    u = jnp.moveaxis(u, 1, 0) if bridge else jnp.zeros((NOISE_PAGE, pool.path.shape[0]), dtype)
+    step0 = pool.page * NOISE_PAGE
+    width = pool.path.shape[0]
+
+    def lane_step(state, t, zj, uj):
+        new, factor = model.step(state, t, dt, loss, zj)
+        x, y = model.position(state), model.position(new)
+        bad = ~jnp.all(jnp.isfinite(y))
+        out = exit.outside(y) | bad
+        if bridge and factor is not None and hasattr(exit, "cross_prob"):
+            out = out | (uj < exit.cross_prob(x, y, factor, dt))
+        return new, out, bad
+
+    def body(carry, xs):
+        state, done_at, nonfinite = carry
+        j, zj, uj = xs
+        t = (step0 + j).astype(dtype) * dt
+        new, out, bad = jax.vmap(lane_step)(state, t, zj, uj)
+        hit = (done_at == NOISE_PAGE) & out & (step0 + j < n_max)
+        # Lanes that already exited keep stepping (their state is discarded at the page
+        # end); freezing them would cost a select per state leaf per step.
+        return (new, jnp.where(hit, j, done_at), nonfinite | (hit & bad)), None
+
+    init = (pool.state, jnp.full((width,), NOISE_PAGE, jnp.int32), jnp.zeros((width,), bool))
+    (state, done_at, nonfinite), _ = jax.lax.scan(
+        body, init, (jnp.arange(NOISE_PAGE, dtype=jnp.int32), z, u))
+    return state, done_at, nonfinite
+
+
+def _finish_page(pool, state, done_at, nonfinite, state0, n_paths, n_max):
+    """Record finished paths and refill their lanes with the next path indices."""
+    step0 = pool.page * NOISE_PAGE
+    active = pool.path < n_paths
+    exited = done_at < NOISE_PAGE
+    censored = ~exited & (step0 + NOISE_PAGE >= n_max)
+    fin = active & (exited | censored)
+    idx = jnp.where(fin, pool.path, n_paths)
+    steps = pool.steps.at[idx].set(jnp.where(exited, step0 + done_at + 1, n_max), mode="drop")
+    code = jnp.where(exited, jnp.where(nonfinite, NONFINITE, ESCAPED), CENSORED)
+    status = pool.status.at[idx].set(code.astype(jnp.int8), mode="drop")
+    rank = jnp.cumsum(fin) - 1
+    newp = pool.next_path + rank
+    path = jnp.where(fin, jnp.minimum(newp, n_paths), pool.path)
+    next_path = jnp.minimum(pool.next_path + jnp.sum(fin), n_paths)
+    page = jnp.where(fin, 0, pool.page + 1)
+    state = jax.tree_util.tree_map(
+        lambda s, s0: jnp.where(fin.reshape((-1,) + (1,) * (s.ndim - 1)), s0, s), state, state0)
+    return _Pool(path, page, state, next_path, steps, status)
+
+
+@eqx.filter_jit
+def _advance(params, pool, max_pages, *, n_paths, d, bridge, shrink_at):
+    """Run pages until all paths are done, ``max_pages`` pages ran, or (queue empty and at
+    most ``shrink_at`` lanes busy). One compiled program per (width, static settings)."""
+    model, loss, exit, theta0, dt, n_max, key = params
+    width = pool.path.shape[0]
+    state0 = jax.vmap(lambda _: model.init(theta0))(jnp.arange(width))
+
+    def cond(c):
+        pool, n = c
+        busy = jnp.sum(pool.path < n_paths)
+        drained = (pool.next_path >= n_paths) & (busy <= shrink_at)
+        return (busy > 0) & (n < max_pages) & ~drained
+
+    def body(c):
+        pool, n = c
+        state, done_at, nonfinite = _run_page(model, loss, exit, key, pool, dt, n_max, d,
+                                              bridge)
+        return _finish_page(pool, state, done_at, nonfinite, state0, n_paths, n_max), n + 1
+
+    pool, n = jax.lax.while_loop(cond, body, (pool, jnp.asarray(0, jnp.int32)))
+    return pool, n
+
+
+@eqx.filter_jit
+def _compact(pool, n_paths, new_width):
+    """Move the busy lanes to the front and keep ``new_width`` lanes."""
+    order = jnp.argsort(pool.path >= n_paths, stable=True)[:new_width]
+    take = lambda x: x[order]
+    return pool._replace(path=take(pool.path), page=take(pool.page),
+                         state=jax.tree_util.tree_map(take, pool.state))
+
+
+def _initial_pool(model, theta0, n_paths, width):
+    path = jnp.arange(width, dtype=jnp.int32)
+    state = jax.vmap(lambda _: model.init(theta0))(path)
+    return _Pool(path, jnp.zeros(width, jnp.int32), state,
+                 jnp.asarray(width, jnp.int32), jnp.zeros(n_paths, jnp.int32),
+                 jnp.zeros(n_paths, jnp.int8))
+
+
+def default_lanes(n_paths):
+    """Pool width. Wide enough to amortize the per-step loop overhead (on CPU it levels
+    off near 500 lanes for a 1-D problem: benchmarks/throughput.py), narrow enough that
+    refilling keeps lanes busy: with ``W = n_paths/4`` the queue phase covers most of the
+    work. Accelerators want far more lanes in flight."""
+    cap = 512 if jax.default_backend() == "cpu" else 1 << 16
+    return int(min(n_paths, max(MIN_WIDTH, min(cap, n_paths // 4))))
+
+
+@dataclasses.dataclass
+class RunInfo:
+    """Bookkeeping of one ``escape`` call (for benchmarks and progress)."""
+
+    wall_time: float = 0.0
+    compile_calls: int = 0
+    executed_steps: int = 0  # lane-steps computed, busy or not
+    widths: list = dataclasses.field(default_factory=list)
+
+
+def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, bridge=True,
+           progress=None):
+    """Simulate ``n_paths`` paths from ``theta0`` until they leave the region ``exit``.
+
+    Args:
+      model: an SDE from ``sdesim.models``.
+      loss: ``θ (d,) -> scalar`` JAX function, or a landscape from ``sdesim.landscapes``
+        (a pytree: its parameters are traced, so sweeping them does not recompile).
+      theta0: start, shape ``(d,)``; phase-space models start with zero velocity.
+      exit: an exit from ``sdesim.exits`` or a callable ``θ -> bool`` (True = exited).
+      n_paths: number of independent paths.
+      dt: step size in SDE time; t_max: horizon (paths not out by then are censored).
+      key: a JAX PRNG key. Path ``i`` uses only ``fold_in(key, i)``-derived noise.
+      lanes: pool width (default ``default_lanes(n_paths)``); does not change results.
+      bridge: Brownian-bridge exit correction for Gaussian noise with half-space/box exits
+        (SPEC §6, F28). Ignored where it does not apply.
+      progress: show a tqdm bar (default: when the run takes more than a few seconds).
+
+    Returns:
+      ``EscapeResult`` with ``times`` (SDE time, ``inf`` if censored), ``escaped``,
+      ``rate()``, ``rate_ci()``, ``mean_time()``, ``cv()``, ``survival()``,
+      ``iterations`` (``times / lr`` where the model has a learning rate) and ``info``.
+    """
+    n_paths, theta0, exit, key = _check_common(model, loss, theta0, exit, n_paths, dt, t_max,
+                                               key)
+    if exit is None:
+        raise TypeError("exit is required: an exit from sdesim.exits or a callable")
+    width = default_lanes(n_paths) if lanes is None else _checks.integer("lanes", lanes,
+                                                                         minimum=1)
+    width = min(width, n_paths)
+    n_max = math.ceil(float(t_max) / float(dt) - 1e-9)
+    if n_max >= 2**31 - NOISE_PAGE:
+        raise ValueError(f"t_max/dt must be < 2**31 steps, got {n_max}")
+    dtype = _float_dtype()
+    params = _arrayify((model, loss, exit, theta0, jnp.asarray(dt, dtype),
+                        jnp.asarray(n_max, jnp.int32), key))
+    d = theta0.shape[0]
+    bridge = bool(bridge) and getattr(model, "noise_kind", None) == "gaussian"
+
+    pool = _initial_pool(model, theta0, n_paths, width)
+    info = RunInfo()
+    bar = None
+    t_start = _time.perf_counter()
+    pages = 64  # pages per call; grown so one call takes ~0.5 s (chunking never changes results)
+    while True:
+        shrink_at = width // 4 if width // 4 >= MIN_WIDTH else -1
+        t0 = _time.perf_counter()
+        pool, n = _advance(params, pool, jnp.asarray(pages, jnp.int32), n_paths=n_paths, d=d,
+                           bridge=bridge, shrink_at=shrink_at)
+        next_path, busy = int(pool.next_path), int(jnp.sum(pool.path < n_paths))
+        elapsed = _time.perf_counter() - t0
+        info.executed_steps += int(n) * width * NOISE_PAGE
+        info.widths.append(width)
+        done = next_path - busy
+        if bar is None and (progress or (progress is None and busy > 0
+                                         and _time.perf_counter() - t_start > 3.0)):
+            from tqdm.auto import tqdm
+            bar = tqdm(total=n_paths, desc="paths", unit="path", leave=False)
+        if bar is not None:
+            bar.update(done - bar.n)
+            bar.set_postfix(escaped=int(jnp.sum(pool.status == ESCAPED)), refresh=False)
+        if busy == 0:
+            break
+        if next_path >= n_paths and busy <= shrink_at:
+            width = max(width // 4, MIN_WIDTH)
+            pool = _compact(pool, n_paths, width)
+        elif int(n) == pages and elapsed < 0.25:
+            pages = min(pages * 2, 1 << 16)
+    if bar is not None:
+        bar.close()
+    info.wall_time = _time.perf_counter() - t_start
+    steps = np.asarray(pool.steps, dtype=np.int64)
+    status = np.asarray(pool.status)
+    return EscapeResult.from_steps(steps, status, dt=float(dt), t_max=float(t_max),
+                                   lr=_lr_of(model), info=info)
+
+
+def _lr_of(model):
+    lr = getattr(model, "lr", None)
+    if lr is None:
+        return None
+    try:
+        return float(lr)
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------
+# Trajectories
+# ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Trajectories:
+    """Saved paths of ``simulate``: ``ts`` (n_saves,), ``paths`` (n_paths, n_saves, d);
+    ``velocities`` likewise for phase-space models (else None)."""
+
+    ts: np.ndarray
+    paths: np.ndarray
+    velocities: np.ndarray | None = None
+
+
+@eqx.filter_jit
+def _simulate_engine(params, n_paths, n_saves, save_every):
+    """Fixed-horizon run with the engine's own step and the same noise stream as
+    ``escape`` (path i here is path i there)."""
+    model, loss, theta0, dt, key = params
+    d = theta0.shape[0]
+    dtype = dt.dtype
+    n_pages = math.ceil((n_saves - 1) * save_every / NOISE_PAGE)
+
+    def one_path(i):
+        def page_body(state, b):
+            z, _ = _page_noise(model, key, i, b, d, dtype, False)
+
+            def step_body(s, j):
+                t = (b * NOISE_PAGE + j).astype(dtype) * dt
+                new, _ = model.step(s, t, dt, loss, z[j])
+                return new, new
+
+            state, states = jax.lax.scan(step_body, state, jnp.arange(NOISE_PAGE))
+            return state, states
+
+        s0 = model.init(theta0)
+        _, states = jax.lax.scan(page_body, s0, jnp.arange(n_pages))
+        states = jax.tree_util.tree_map(
+            lambda x: x.reshape((-1,) + x.shape[2:])[save_every - 1::save_every][:n_saves - 1],
+            states)
+        return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), s0, states)
+
+    return jax.lax.map(one_path, jnp.arange(n_paths), batch_size=min(n_paths, 256))
+
+
+def simulate(model, loss, theta0, *, n_paths, dt, t_max, key, save_every=1, method=None,
+             solver=None):
+    """Fixed-horizon trajectories for plots and moment checks.
+
+    Saves ``θ`` at ``t = 0, save_every·dt, 2·save_every·dt, ... <= t_max``.
+
+    ``method="diffrax"`` (default for Gaussian models): ``diffrax.diffeqsolve`` vmapped
+    over paths with a per-path ``UnsafeBrownianPath`` keyed by ``fold_in(key, i)``; solver
+    ``ShARK`` when the noise is additive (Langevin, Underdamped), else ``Euler``
+    (Euler–Maruyama, Itô). ``method="engine"``: the models' own step with the engine's
+    noise stream, so path ``i`` is exactly path ``i`` of ``escape`` with the same key.
+    """
+    n_paths, theta0, _, key = _check_common(model, loss, theta0, None, n_paths, dt, t_max,
+                                            key)
+    save_every = _checks.integer("save_every", save_every, minimum=1)
+    n_steps = math.floor(float(t_max) / float(dt) + 1e-9)
+    n_saves = n_steps // save_every + 1
+    if n_saves < 2:
+        raise ValueError(f"t_max must cover at least save_every steps, got t_max={t_max}, "
+                         f"dt={dt}, save_every={save_every}")
+    if method is None:
+        method = "diffrax" if hasattr(model, "vector_field") else "engine"
+    if method not in ("diffrax", "engine"):
+        raise ValueError(f"method must be 'diffrax' or 'engine', got {method!r}")
+    dtype = _float_dtype()
+    d = theta0.shape[0]
+    ts = np.arange(n_saves) * save_every * float(dt)
+    if method == "engine":
+        params = _arrayify((model, loss, theta0, jnp.asarray(dt, dtype), key))
+        states = _simulate_engine(params, n_paths, n_saves, save_every)
+    else:
+        if not hasattr(model, "vector_field"):
+            raise ValueError(f"{type(model).__name__} has no diffrax form; use "
+                             f"method='engine'")
+        states = _simulate_diffrax(_arrayify((model, loss, theta0, key)), n_paths, float(dt),
+                                   n_steps, save_every, solver)
+        states = model.from_vector(states, d)
+    pos = model.position(states)
+    vel = getattr(states, "velocity", None)
+    return Trajectories(ts, np.asarray(pos), None if vel is None else np.asarray(vel))
+
+
+def _simulate_diffrax(params, n_paths, dt, n_steps, save_every, solver):
+    import diffrax
+
+    model, loss, theta0, key = params
+    drift, diffusion = model.vector_field(loss)
+    y0 = model.to_vector(model.init(theta0))
+    m = theta0.shape[0]
+    if solver is None:
+        solver = diffrax.ShARK() if getattr(model, "additive", False) else diffrax.Euler()
+    needs_area = isinstance(solver, diffrax.ShARK | diffrax.SRA1 | diffrax.SEA)
+    levy = diffrax.SpaceTimeLevyArea if needs_area else diffrax.BrownianIncrement
+    t1 = n_steps * dt
+    ts = jnp.arange(0, n_steps + 1, save_every, dtype=y0.dtype) * dt
+
+    @eqx.filter_jit
+    def solve_all(y0, key):
+        def one(i):
+            bm = diffrax.UnsafeBrownianPath(shape=(m,), key=jax.random.fold_in(key, i),
+                                            levy_area=levy)
+            terms = diffrax.MultiTerm(diffrax.ODETerm(drift),
+                                      diffrax.ControlTerm(diffusion, bm))
+            sol = diffrax.diffeqsolve(terms, solver, 0.0, t1, dt, y0,
+                                      saveat=diffrax.SaveAt(ts=ts), max_steps=n_steps + 1,
+                                      adjoint=diffrax.ForwardMode())
+            return sol.ys
+
+        return jax.lax.map(one, jnp.arange(n_paths), batch_size=min(n_paths, 256))
+
+    return solve_all(y0, key)

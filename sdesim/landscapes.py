@@ -1,0 +1,311 @@
+"""Loss landscapes (SPEC §5). Any JAX function ``θ (d,) -> scalar`` is a landscape; the
+built-ins are pytrees (their numeric parameters are traced, so a sweep over sharpness
+compiles once) that add metadata: critical points, basin exits, separability and, where it
+exists, the per-sample loss and the closed-form gradient-noise covariance.
+
+Optional methods the rest of the package uses when present:
+``hessian_diag(θ)`` (separable landscapes: the diagonal fast path of ``noise.hessian``),
+``per_sample(θ, x)`` and ``grad_cov(θ)`` (``noise.minibatch``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+from . import exits as _exits
+
+# Gauss–Hermite rule (physicists'): E[p(a + sZ)] = Σ w_j p(a + s·sqrt(2)·ξ_j)/sqrt(π),
+# exact for polynomials p of degree <= 2·8 - 1 = 15 (quartic losses, their squared
+# gradients: degree 6).
+_GH_X, _GH_W = np.polynomial.hermite.hermgauss(8)
+
+
+def _coerce(obj, *names):
+    for name in names:
+        v = getattr(obj, name)
+        if isinstance(v, int | float | np.ndarray | np.generic | list | tuple) and \
+                not isinstance(v, bool):
+            object.__setattr__(obj, name, jnp.asarray(v, dtype=jnp.result_type(float)))
+
+
+def _gauss_mean(fn, a, s):
+    """``E_x[fn(a - x)]`` for ``x ~ N(0, s²)``, elementwise in ``a``, exact for
+    polynomials of degree <= 15."""
+    nodes = jnp.asarray(_GH_X * np.sqrt(2.0), a.dtype)
+    w = jnp.asarray(_GH_W / np.sqrt(np.pi), a.dtype)
+    vals = fn(a[..., None] - s * nodes)
+    return jnp.sum(vals * w, axis=-1)
+
+
+def _st_1d(y):
+    return 0.5 * (y**4 - 16.0 * y**2 + 5.0 * y)
+
+
+def _st_1d_grad(y):
+    return 2.0 * y**3 - 16.0 * y + 2.5
+
+
+def _st_1d_hess(y):
+    return 6.0 * y**2 - 16.0
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class StyblinskiTang:
+    """Styblinski–Tang ``f(y) = ½ Σ (y_i⁴ − 16 y_i² + 5 y_i)`` [Adai App. E], sharpness-
+    rescaled and optionally data-shifted:
+
+    ``L_k(θ) = E_x f(sqrt(k)·θ − x)``, ``x ~ N(0, s² I)`` (``s = data_std``; ``s = 0`` is the
+    plain function). The Hessian scales by ``k``, critical points by ``1/sqrt(k)``. The
+    data average is exact (Gauss–Hermite on a polynomial), and so is the per-sample
+    gradient covariance ``grad_cov`` (diagonal: coordinates of x are independent).
+    Separable: ``hessian_diag`` is exact.
+    """
+
+    dim: int = dataclasses.field(metadata=dict(static=True))
+    sharpness: jax.Array = 1.0
+    data_std: jax.Array = 0.0
+
+    separable = True
+
+    def __post_init__(self):
+        _coerce(self, "sharpness", "data_std")
+
+    def check(self):
+        _checks.integer("dim", self.dim, minimum=1)
+        _checks.real("sharpness", self.sharpness, positive=True)
+        _checks.real("data_std", self.data_std, nonnegative=True)
+
+    def _a(self, theta):
+        return jnp.sqrt(jnp.asarray(self.sharpness, theta.dtype)) * theta
+
+    def coordinate_loss(self, theta):
+        """Per-coordinate population loss (the loss is their sum)."""
+        s = jnp.asarray(self.data_std, theta.dtype)
+        return _gauss_mean(_st_1d, self._a(theta), s)
+
+    def __call__(self, theta):
+        return jnp.sum(self.coordinate_loss(theta))
+
+    def per_sample(self, theta, x):
+        """``ℓ(θ; x) = f(sqrt(k)θ − x)`` for one data point ``x`` of shape ``(d,)``."""
+        return jnp.sum(_st_1d(self._a(theta) - x))
+
+    def hessian_diag(self, theta):
+        k = jnp.asarray(self.sharpness, theta.dtype)
+        return k * _gauss_mean(_st_1d_hess, self._a(theta), jnp.asarray(self.data_std,
+                                                                        theta.dtype))
+
+    def grad_cov(self, theta):
+        """Diagonal of ``Cov_x[∇_θ ℓ(θ; x)]`` (population), ``k·Var[g(sqrt(k)θ − x)]``."""
+        a = self._a(theta)
+        s = jnp.asarray(self.data_std, theta.dtype)
+        c = _st_1d_grad(a)  # centre first: Var = E[(g-c)²] - (E g - c)², well conditioned
+        m2 = _gauss_mean(lambda y: (_st_1d_grad(y) - c[..., None]) ** 2, a, s)
+        m1 = _gauss_mean(lambda y: _st_1d_grad(y) - c[..., None], a, s)
+        return jnp.asarray(self.sharpness, theta.dtype) * jnp.maximum(m2 - m1**2, 0.0)
+
+    def sample_data(self, key, n):
+        """``n`` data points ``x ~ N(0, s² I)`` (the paper uses 50 000)."""
+        return self.data_std * jax.random.normal(key, (n, self.dim))
+
+    # -- metadata (numpy, float64) ------------------------------------------------------
+    def critical_points(self):
+        """1-D critical points in θ units: dict with ``global_min``, ``saddle``,
+        ``local_min`` (root-finding on the exact cubic derivative of the population loss)."""
+        s = float(self.data_std)
+        k = float(self.sharpness)
+        # dE f(a - x)/da is a cubic in a: recover it exactly from 4 values, then roots.
+        a_pts = np.array([-2.0, -1.0, 1.0, 2.0])
+        nodes, w = _GH_X * np.sqrt(2.0), _GH_W / np.sqrt(np.pi)
+        vals = [np.sum(w * _st_1d_grad(ai - s * nodes)) for ai in a_pts]
+        coef = np.polyfit(a_pts, vals, 3)  # exact: 4 points, a cubic, float64
+        real = _cubic_roots_real(coef)
+        if real.size != 3:
+            raise ValueError(f"data_std={s} is so large that the Styblinski–Tang coordinate "
+                             f"loss has a single minimum (no barrier to escape)")
+        return {"global_min": real[0] / np.sqrt(k), "saddle": real[1] / np.sqrt(k),
+                "local_min": real[2] / np.sqrt(k)}
+
+    def potential_1d(self, x):
+        """The coordinate loss as a numpy function of one coordinate (for theory.*)."""
+        x = np.asarray(x, np.float64)
+        a = np.sqrt(float(self.sharpness)) * x
+        nodes, w = _GH_X * np.sqrt(2.0), _GH_W / np.sqrt(np.pi)
+        return np.sum(w * _st_1d(a[..., None] - float(self.data_std) * nodes), axis=-1)
+
+    def basin(self, valley="local"):
+        """``(theta0, exit)`` for escaping a valley: start at its minimum in every
+        coordinate; exit when any coordinate crosses the saddle (SPEC §5)."""
+        cp = self.critical_points()
+        if valley not in ("local", "global"):
+            raise ValueError(f"valley must be 'local' or 'global', got {valley!r}")
+        theta0 = np.full(self.dim, cp[f"{valley}_min"])
+        inf = np.full(self.dim, np.inf)
+        sad = np.full(self.dim, cp["saddle"])
+        ex = _exits.Box(sad, inf) if valley == "local" else _exits.Box(-inf, sad)
+        return theta0, ex
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Quadratic:
+    """Quadratic valley ``½ (θ − θ*)ᵀ H (θ − θ*)``; ``hessian`` a vector (diagonal) or a
+    matrix. Asymmetric: ``hessian_neg`` (vector) is the curvature used on the negative side
+    of each coordinate (diagonal Hessians only)."""
+
+    hessian: jax.Array
+    center: jax.Array = 0.0
+    hessian_neg: jax.Array | None = None
+
+    def __post_init__(self):
+        _coerce(self, "hessian", "center", "hessian_neg")
+
+    @property
+    def dim(self):
+        return int(np.shape(self.hessian)[0])
+
+    @property
+    def separable(self):
+        return np.ndim(self.hessian) == 1
+
+    def _y(self, theta):
+        return theta - jnp.broadcast_to(jnp.asarray(self.center, theta.dtype), theta.shape)
+
+    def __call__(self, theta):
+        y = self._y(theta)
+        h = jnp.asarray(self.hessian, theta.dtype)
+        if h.ndim == 2:
+            return 0.5 * y @ (h @ y)
+        if self.hessian_neg is not None:
+            h = jnp.where(y < 0, jnp.asarray(self.hessian_neg, theta.dtype), h)
+        return 0.5 * jnp.sum(h * y**2)
+
+    def hessian_diag(self, theta):
+        h = jnp.asarray(self.hessian, theta.dtype)
+        if h.ndim == 2:
+            raise AttributeError("hessian_diag is only for diagonal Hessians")
+        if self.hessian_neg is not None:
+            h = jnp.where(self._y(theta) < 0, jnp.asarray(self.hessian_neg, theta.dtype), h)
+        return h
+
+    def basin(self, height):
+        """``(theta0, exit)``: start at the centre, exit when the loss exceeds ``height``
+        (Ω = {½ yᵀHy ≤ height})."""
+        _checks.real("height", height, positive=True)
+        c = np.broadcast_to(np.asarray(self.center, float), (self.dim,)).copy()
+        if np.ndim(self.hessian) == 2:
+            return c, _exits.Ellipsoid(c, np.asarray(self.hessian, float), float(height))
+        return c, _exits.LevelSet(self, float(height), dim=self.dim)
+
+
+def _cubic_roots_real(coef):
+    r = np.roots(coef)
+    return np.sort(r[np.abs(r.imag) < 1e-9].real)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class DoubleWell:
+    """Double well along θ₀, harmonic across: ``U(θ) = ΔU((θ₀/w)² − 1)² + c·θ₀/w +
+    ½ Σ_{i≥1} κ_i θ_i²``. Symmetric (``tilt = 0``): minima at ``±w``, saddle at 0, barrier
+    ``ΔU``; ``U''(±w) = 8ΔU/w²``, ``U''(0) = −4ΔU/w²``. ``stiffness`` κ (scalar or
+    vector of length d−1) sets the transverse curvatures (d = ``dim``)."""
+
+    barrier: jax.Array = 1.0
+    width: jax.Array = 1.0
+    tilt: jax.Array = 0.0
+    stiffness: jax.Array = 1.0
+    dim: int = dataclasses.field(default=1, metadata=dict(static=True))
+
+    separable = True
+
+    def __post_init__(self):
+        _coerce(self, "barrier", "width", "tilt", "stiffness")
+
+    def check(self):
+        _checks.real("barrier", self.barrier, positive=True)
+        _checks.real("width", self.width, positive=True)
+        _checks.real("stiffness", self.stiffness, positive=True)
+
+    def well(self, x):
+        """The 1-D double-well profile along θ₀ (numpy or JAX)."""
+        u = x / self.width
+        return self.barrier * (u**2 - 1.0) ** 2 + self.tilt * u
+
+    def __call__(self, theta):
+        out = self.well(theta[0])
+        if self.dim > 1:
+            k = jnp.broadcast_to(jnp.asarray(self.stiffness, theta.dtype), (self.dim - 1,))
+            out = out + 0.5 * jnp.sum(k * theta[1:] ** 2)
+        return out
+
+    def hessian_diag(self, theta):
+        u = theta[0] / self.width
+        h0 = self.barrier * (12 * u**2 - 4) / self.width**2
+        k = jnp.broadcast_to(jnp.asarray(self.stiffness, theta.dtype), (self.dim - 1,))
+        return jnp.concatenate([h0[None], k])
+
+    def critical_points(self):
+        """θ₀ of the left minimum, the saddle and the right minimum (roots of U')."""
+        b, w, c = float(self.barrier), float(self.width), float(self.tilt)
+        # U'(x) = (4b/w)(u³ − u) + c/w in u = x/w
+        r = _cubic_roots_real([4 * b, 0.0, -4 * b, c])
+        if r.size != 3:
+            raise ValueError(f"tilt={c} is too large: the well has a single minimum")
+        return {"left_min": r[0] * w, "saddle": r[1] * w, "right_min": r[2] * w}
+
+    def basin(self, side="left", past=0.0):
+        """``(theta0, exit)`` starting in the ``side`` minimum, exit when θ₀ crosses the
+        saddle plus ``past`` (towards the other well)."""
+        cp = self.critical_points()
+        if side not in ("left", "right"):
+            raise ValueError(f"side must be 'left' or 'right', got {side!r}")
+        theta0 = np.zeros(self.dim)
+        theta0[0] = cp[f"{side}_min"]
+        n = np.zeros(self.dim)
+        n[0] = 1.0 if side == "left" else -1.0
+        off = cp["saddle"] + past if side == "left" else -(cp["saddle"] - past)
+        return theta0, _exits.Halfspace(n, off)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Rastrigin:
+    """``A d + Σ (θ_i² − A cos 2πθ_i)``: a lattice of minima near the integers."""
+
+    amplitude: jax.Array = 10.0
+
+    separable = True
+
+    def __post_init__(self):
+        _coerce(self, "amplitude")
+
+    def __call__(self, theta):
+        a = jnp.asarray(self.amplitude, theta.dtype)
+        return a * theta.shape[0] + jnp.sum(theta**2 - a * jnp.cos(2 * jnp.pi * theta))
+
+    def hessian_diag(self, theta):
+        a = jnp.asarray(self.amplitude, theta.dtype)
+        return 2.0 + a * (2 * jnp.pi) ** 2 * jnp.cos(2 * jnp.pi * theta)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Rosenbrock:
+    """``Σ b(θ_{i+1} − θ_i²)² + (a − θ_i)²`` (minimum at ``(a, a², ...)``; [Zhang])."""
+
+    a: jax.Array = 1.0
+    b: jax.Array = 100.0
+
+    def __post_init__(self):
+        _coerce(self, "a", "b")
+
+    def __call__(self, theta):
+        x, y = theta[:-1], theta[1:]
+        return jnp.sum(self.b * (y - x**2) ** 2 + (self.a - x) ** 2)

@@ -1,0 +1,171 @@
+"""Engine: reproducibility, lanes, censoring, non-finite exits, recompilation, bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import sdesim as sd
+
+DW = sd.landscapes.DoubleWell(barrier=1.0)
+TH0, EXIT = DW.basin("left")
+
+
+def run(n, key=0, lanes=None, temp=0.3, **kw):
+    kw.setdefault("dt", 0.01)
+    kw.setdefault("t_max", 1e4)
+    return sd.escape(sd.models.Langevin(temp), DW, TH0, EXIT, n_paths=n,
+                     key=jax.random.key(key), lanes=lanes, progress=False, **kw)
+
+
+def test_same_key_same_result_and_new_key_differs():
+    a, b, c = run(300), run(300), run(300, key=1)
+    np.testing.assert_array_equal(a.times, b.times)
+    assert not np.array_equal(a.times, c.times)
+
+
+def test_prefix_property_and_lane_count_do_not_change_paths():
+    # Path i's noise depends only on (key, i, step): a 300-path run is the first 300 paths
+    # of a 1000-path run, whatever the pool width (with or without compaction).
+    small = run(300)
+    big = run(1000)
+    narrow = run(1000, lanes=16)
+    wide = run(1000, lanes=1000)
+    np.testing.assert_array_equal(small.times, big.times[:300])
+    np.testing.assert_array_equal(big.times, narrow.times)
+    np.testing.assert_array_equal(big.times, wide.times)
+
+
+def test_raw_uint32_key_is_accepted_and_equivalent():
+    a = run(50)
+    b = sd.escape(sd.models.Langevin(0.3), DW, TH0, EXIT, n_paths=50, dt=0.01, t_max=1e4,
+                  key=jax.random.PRNGKey(0), progress=False)
+    np.testing.assert_array_equal(a.times, b.times)
+
+
+def test_censoring_and_interval_with_no_exits():
+    r = run(64, temp=0.02, t_max=1.0)  # ΔU/T = 50: nothing escapes in one time unit
+    assert not r.escaped.any() and np.all(np.isinf(r.times))
+    assert np.all(r.steps == 100)
+    lo, hi = r.rate_ci()
+    assert lo == 0.0 and 0 < hi < np.inf
+    assert r.mean_time() == np.inf
+
+
+def test_escape_times_lie_on_grid_and_within_t_max():
+    r = run(200, t_max=30.0)
+    t = r.times[r.escaped]
+    assert t.size > 0 and np.all(t <= 30.0 + 1e-9)
+    np.testing.assert_allclose(t / 0.01, np.round(t / 0.01), atol=1e-6)
+    assert 0 < r.escaped_fraction < 1
+
+
+def test_nonfinite_state_is_an_exit_not_nan():
+    # An unbounded loss with a huge step overflows within a few steps; the exit region
+    # is never reached by finite values. Every path must end as an exit, with finite times.
+    loss = lambda th: -jnp.sum(th**4)
+    r = sd.escape(sd.models.Langevin(1.0), loss, jnp.array([0.5]),
+                  sd.exits.Box([-1e30], [1e30]), n_paths=40, dt=1.0, t_max=1e3,
+                  key=jax.random.key(0), progress=False)
+    assert r.escaped.all() and np.all(np.isfinite(r.times))
+    assert r.n_nonfinite > 0
+    assert np.isfinite(r.rate())
+
+
+class CountCompiles:
+    """Counts XLA backend compilations while active (jax.monitoring events)."""
+
+    def __enter__(self):
+        self.n = 0
+
+        def listener(event, duration, **kw):
+            if event == "/jax/core/compile/backend_compile_duration":
+                self.n += 1
+
+        self._listener = listener
+        jax.monitoring.register_event_duration_secs_listener(listener)
+        return self
+
+    def __exit__(self, *exc):
+        jax.monitoring.unregister_event_duration_listener(self._listener)
+
+
+def sweep_point(temp, barrier, dt, t_max, key):
+    lw = sd.landscapes.DoubleWell(barrier=barrier, tilt=0.1 * barrier)
+    th0, ex = lw.basin("left")
+    # n_paths == lanes == 32: no compaction, so one pool width in every call
+    return sd.escape(sd.models.Langevin(temp), lw, th0, ex, n_paths=32, dt=dt, t_max=t_max,
+                     key=jax.random.key(key), lanes=32, progress=False)
+
+
+def test_sweep_over_hyperparameters_compiles_once():
+    # Temperature, landscape parameters (barrier, tilt), theta0, the exit offset, dt,
+    # t_max and the key are all traced: after one warm-up call nothing compiles again.
+    sweep_point(0.3, 1.0, 0.01, 50.0, 0)
+    with CountCompiles() as c:
+        results = [sweep_point(t, b, dt, tm, k) for t, b, dt, tm, k in
+                   [(0.4, 0.8, 0.02, 60.0, 1), (0.5, 1.2, 0.005, 40.0, 2)]]
+    assert c.n == 0, f"{c.n} compilations in a sweep that should reuse one program"
+    assert results[0].rate() != results[1].rate()  # the sweep really changed something
+
+
+def test_compile_counter_detects_a_recompile():
+    # The counter above can fail: a new pool width is a new program.
+    sweep_point(0.3, 1.0, 0.01, 50.0, 0)
+    with CountCompiles() as c:
+        sd.escape(sd.models.Langevin(0.3), DW, TH0, EXIT, n_paths=24, dt=0.01, t_max=5.0,
+                  key=jax.random.key(0), lanes=24, progress=False)
+    assert c.n > 0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(dt=-0.1), "dt"),
+    (dict(dt=0.0), "dt"),
+    (dict(t_max=float("nan")), "t_max"),
+    (dict(n_paths=0), "n_paths"),
+    (dict(theta0=np.zeros(2)), "dimension"),
+    (dict(theta0=np.zeros((1, 1))), "theta0"),
+    (dict(model=sd.models.Langevin(-1.0)), "temperature"),
+    (dict(exit=sd.exits.Box([0.0, 0.0], [1.0, 1.0])), "dimension"),
+])
+def test_bad_input_raises_before_compiling(kwargs, match):
+    traces = []
+
+    def loss(th):
+        traces.append(1)
+        return DW(th)
+
+    args = dict(model=sd.models.Langevin(0.3), loss=loss, theta0=TH0, exit=EXIT, n_paths=10,
+                dt=0.01, t_max=1.0, key=jax.random.key(0))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        sd.escape(args.pop("model"), args.pop("loss"), args.pop("theta0"), args.pop("exit"),
+                  **args)
+    assert len(traces) <= 1  # at most the shape check (jax.eval_shape), never a compile
+
+
+def test_bad_types_raise_typeerror():
+    with pytest.raises(TypeError, match="n_paths"):
+        sd.escape(sd.models.Langevin(0.3), DW, TH0, EXIT, n_paths=2.5, dt=0.01, t_max=1.0,
+                  key=jax.random.key(0))
+    with pytest.raises(TypeError, match="key"):
+        sd.escape(sd.models.Langevin(0.3), DW, TH0, EXIT, n_paths=2, dt=0.01, t_max=1.0,
+                  key=3)
+    with pytest.raises(TypeError, match="exit"):
+        sd.escape(sd.models.Langevin(0.3), DW, TH0, "left", n_paths=2, dt=0.01, t_max=1.0,
+                  key=jax.random.key(0))
+
+
+def test_alpha_outside_range_raises():
+    for a in (0.0, -1.0, 2.5, float("nan")):
+        with pytest.raises(ValueError, match="alpha"):
+            sd.noise.sas(jax.random.key(0), a, (3,))
+
+
+def test_iterations_reported_for_models_with_lr():
+    loss = sd.landscapes.Quadratic(np.array([1.0, 2.0]))
+    th0, ex = loss.basin(0.5)
+    r = sd.escape(sd.models.SGD(0.1, sd.noise.isotropic(1.0)), loss, th0, ex, n_paths=50,
+                  dt=0.01, t_max=100.0, key=jax.random.key(0), progress=False)
+    assert r.lr == pytest.approx(0.1)
+    np.testing.assert_allclose(r.iterations[r.escaped], r.times[r.escaped] / 0.1)
