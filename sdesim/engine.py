@@ -299,7 +299,7 @@ def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, br
         if bar is None and (progress or (progress is None and busy > 0
                                          and _time.perf_counter() - t_start > 3.0)):
             from tqdm.auto import tqdm
-            bar = tqdm(total=n_paths, desc="paths", unit="path", leave=False)
+            bar = tqdm(total=n_paths, desc="paths", unit="path", leave=False, mininterval=1.0)
         if bar is not None:
             bar.update(done - bar.n)
             bar.set_postfix(escaped=int(jnp.sum(pool.status == ESCAPED)), refresh=False)
