@@ -172,10 +172,10 @@ def _finish_page(pool, state, done_at, nonfinite, state0, n_paths, n_max):
     steps = pool.steps.at[idx].set(jnp.where(exited, step0 + done_at + 1, n_max), mode="drop")
     code = jnp.where(exited, jnp.where(nonfinite, NONFINITE, ESCAPED), CENSORED)
     status = pool.status.at[idx].set(code.astype(jnp.int8), mode="drop")
-    rank = jnp.cumsum(fin) - 1
+    rank = jnp.cumsum(fin, dtype=jnp.int32) - 1
     newp = pool.next_path + rank
     path = jnp.where(fin, jnp.minimum(newp, n_paths), pool.path)
-    next_path = jnp.minimum(pool.next_path + jnp.sum(fin), n_paths)
+    next_path = jnp.minimum(pool.next_path + jnp.sum(fin, dtype=jnp.int32), n_paths)
     page = jnp.where(fin, 0, pool.page + 1)
     state = jax.tree_util.tree_map(
         lambda s, s0: jnp.where(fin.reshape((-1,) + (1,) * (s.ndim - 1)), s0, s), state, state0)
@@ -192,7 +192,7 @@ def _advance(params, pool, max_pages, *, n_paths, d, bridge, shrink_at):
 
     def cond(c):
         pool, n = c
-        busy = jnp.sum(pool.path < n_paths)
+        busy = jnp.sum(pool.path < n_paths, dtype=jnp.int32)
         drained = (pool.next_path >= n_paths) & (busy <= shrink_at)
         return (busy > 0) & (n < max_pages) & ~drained
 

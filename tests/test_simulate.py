@@ -2,7 +2,6 @@
 closed form), and path i of simulate(method='engine') is path i of escape."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
