@@ -153,22 +153,48 @@ class EscapeResult:
                 f"mean_time={self.mean_time():.4g})")
 
 
-def tail_index(samples, block=None):
-    """Tail index α̂ of i.i.d. SαS samples [Mohammadi et al. 2015, as in Simsekli's code].
+def tail_index(samples, block=None, *, axis=None):
+    """Tail index α̂ of centred SαS-like samples [Mohammadi et al. 2015; the estimator of
+    Simsekli et al. 2019 and Zhou et al. 2020] (SPEC §7).
 
-    Split ``N = n·m`` samples into ``n`` blocks of ``m``, ``Y_i`` the block sums;
-    ``1/α̂ = (mean log|Y_i| − mean log|X_j|)/log m``. ``block`` = m defaults to
-    ``round(sqrt(N))`` (the choice of Simsekli et al.: it balances the bias of small
-    blocks against the variance of few blocks). Returns α̂ (clipped to (0, 2]).
+    Split ``N = n·m`` samples ``X_j`` into ``n`` blocks of ``m``, ``Y_i`` the block sums:
+    ``1/α̂ = (mean log|Y_i| − mean log|X_j|)/log m``. For exact SαS samples
+    ``Y = m^{1/α} X`` in law, so the estimator is unbiased in ``1/α`` for any ``m``; its
+    standard error is ``≈ sqrt(Var log|S| (1/n + 1/N))/log m`` (``Var log|S| =
+    π²(1/α² + 1/2)/6`` for SαS), e.g. ±0.006 in ``1/α`` (±0.013 in α at α = 1.5) for
+    ``N = 10⁶``.
+
+    **Block size.** ``block=None`` takes ``m = floor(sqrt(N))`` (``n ≈ m``), the choice of
+    Simsekli et al.'s code (largest divisor of ``N`` not above ``sqrt(N)``; we drop the
+    ``N − n·m < 2 sqrt(N)`` leftover samples instead of requiring a divisor). Small blocks
+    would lower the variance for exact SαS data, but real gradient noise is only in the
+    *domain of attraction* of a stable law: the block sums must be long enough for the
+    generalized CLT to hold, and ``m ≈ n ≈ sqrt(N)`` balances that bias against the
+    variance of few blocks.
+
+    Samples must be centred (symmetric about 0): for α > 1 a mean ``μ`` adds ``m μ`` to
+    every block sum. ``axis=None`` pools all values (i.i.d. coordinates, as for SαS
+    noise); ``axis=k`` treats ``samples`` as vectors along axis ``k`` and uses their
+    Euclidean norms (``|X_j| → ‖X_j‖``, block sums of vectors), as Simsekli et al. do for
+    gradient-noise vectors. Returns α̂ clipped to (0, 2] (at α = 2 noise pushes the raw
+    estimate above 2 half the time).
     """
-    x = np.asarray(samples, np.float64).ravel()
-    n_total = x.size
-    m = int(round(np.sqrt(n_total))) if block is None else int(block)
+    x = np.asarray(samples, np.float64)
+    if axis is None:
+        x = x.reshape(-1, 1)
+    else:
+        x = np.moveaxis(x, axis, -1).reshape(-1, x.shape[axis])
+    n_total = x.shape[0]
+    m = int(np.floor(np.sqrt(n_total))) if block is None else int(block)
     if m < 2 or n_total // m < 2:
         raise ValueError(f"need at least 2 blocks of >= 2 samples, got N={n_total}, block={m}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("samples must be finite")
     n = n_total // m
     x = x[: n * m]
-    y = x.reshape(n, m).sum(1)
+    y = x.reshape(n, m, -1).sum(1)
     eps = np.finfo(float).tiny
-    inv = (np.mean(np.log(np.abs(y) + eps)) - np.mean(np.log(np.abs(x) + eps))) / np.log(m)
+    log_x = np.log(np.linalg.norm(x, axis=1) + eps)
+    log_y = np.log(np.linalg.norm(y, axis=1) + eps)
+    inv = (np.mean(log_y) - np.mean(log_x)) / np.log(m)
     return float(min(1.0 / inv, 2.0)) if inv > 0 else 2.0

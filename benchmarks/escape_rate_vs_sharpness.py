@@ -1,0 +1,190 @@
+"""Escape rate vs sharpness for SGD, Momentum, Adam and Adai (the Adai paper's Fig. 6).
+
+10-D data-shifted Styblinski–Tang (SPEC §5: ℓ(θ; x) = f(sqrt(k)θ − x), x ~ N(0, I)), start
+in the local valley, exit when any coordinate crosses its saddle. Gradient noise: exact
+minibatch covariance Cov_x[∇ℓ]/B (population closed form). For each optimizer's SDE a
+sweep over the sharpness k (traced: one compilation per optimizer), escape rate with its
+exact 95% interval, and a weighted fit
+
+    log(rate/ν(k)) = a − b·k^(−p)
+
+whose p is the sharpness exponent (the paper: p = 1 for SGD, Momentum, Adai; p = 1/2 for
+Adam). ν(k) is the Kramers prefactor of each optimizer (F10 with its mass and friction;
+its overdamped limit for SGD), computed, not fitted: with five to seven sharpness values
+a free prefactor power c·log k is degenerate with p (tried: c ran to its bounds).
+Noise (``--noise``): "local" (default) is the exact minibatch covariance at the valley's
+minimum held fixed — Xie et al.'s C ≈ H/B, under which the theory's exponents hold;
+"minibatch" follows the state-dependent covariance along the path, where the
+temperature varies between minimum and saddle and inertia changes the effective barrier
+(Momentum then escapes far sooner than SGD at the same ηC/2: measured, see README).
+
+    python benchmarks/escape_rate_vs_sharpness.py [--paths 500]
+    -> figures/escape_rate_vs_sharpness.{png,json}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import optimize, stats  # noqa: E402
+
+import sdesim as sd  # noqa: E402
+from sdesim import theory  # noqa: E402
+
+OUT = Path(__file__).resolve().parent.parent / "figures"
+DIM, DATA_STD = 10, 1.0
+T_MAX = 20000.0
+SHARPNESS = list(np.round(np.geomspace(1.0, 3.0, 7), 4))
+# dt = DT_K/k keeps dt·curvature fixed; Adam's heavy mass makes it slow, so it gets a
+# larger step (ω_a·dt ≈ 0.01 for every optimizer).
+DT_K = {"sgd": 0.002, "momentum": 0.002, "adai": 0.002, "adam": 0.01}
+LR = {"sgd": 0.015, "momentum": 0.015, "adai": 0.015, "adam": 0.22}
+BETA1 = 0.9
+
+
+def make_noise(kind, st, batch):
+    """'local': the exact minibatch covariance Cov_x[∇ℓ(θ*; x)]/B at the valley's minimum,
+    held fixed (the locally-constant noise of Xie et al.'s theory, C ≈ H/B near θ*);
+    'minibatch': the state-dependent minibatch covariance along the path."""
+    if kind == "minibatch":
+        return sd.noise.minibatch(None, batch)
+    th0, _ = st.basin("local")
+    return sd.noise.fixed(np.asarray(st.grad_cov(jnp.asarray(th0))) / batch)
+
+
+def optimizers(noise):
+    return {
+        "sgd": sd.models.SGD(LR["sgd"], noise),
+        "momentum": sd.models.Momentum(LR["momentum"], BETA1, noise),
+        "adam": sd.models.Adam(LR["adam"], noise, beta1=BETA1, beta2=0.999),
+        "adai": sd.models.Adai(LR["adai"], noise),
+    }
+
+
+def prefactor(name, k, batch):
+    """Kramers prefactor ν(k) of the d-D rate (d coordinates, each escaping at the 1-D
+    rate): underdamped F10 ``(λ_b/ω_b)(ω_a/2π)`` with the optimizer's mass and friction at
+    the minimum (theory.optimizer_dynamics), its overdamped limit ``sqrt(H_a|H_b|)/2π``
+    for SGD. Dividing it out leaves the Arrhenius factor ``exp(−b·k^{−p})`` to fit."""
+    st = sd.landscapes.StyblinskiTang(1, k, DATA_STD)
+    cp = st.critical_points()
+    h_a = float(st.hessian_diag(jnp.asarray([cp["local_min"]]))[0])
+    h_b = float(st.hessian_diag(jnp.asarray([cp["saddle"]]))[0])
+    c = float(st.grad_cov(jnp.asarray([cp["local_min"]]))[0]) / batch
+    if name == "sgd":
+        return DIM * np.sqrt(h_a * abs(h_b)) / (2 * np.pi)
+    dyn = theory.optimizer_dynamics("momentum" if name == "adai" else name, LR[name], c,
+                                    beta1=BETA1)
+    m, gam = float(dyn["mass"]), float(dyn["friction"])
+    w_a, w_b = np.sqrt(h_a / m), np.sqrt(abs(h_b) / m)
+    lam = np.sqrt(gam**2 / 4 + w_b**2) - gam / 2
+    return DIM * (lam / w_b) * w_a / (2 * np.pi)
+
+
+def fit_exponent(k, rate, lo, hi, nu):
+    """Weighted least squares of log(rate/ν(k)) = a − b·k^(−p); returns p with its 95%
+    interval (from the fit's covariance, errors = the rates' exact intervals), b, a."""
+    y = np.log(rate / nu)
+    sig = (np.log(hi) - np.log(lo)) / (2 * 1.96)
+    f = lambda kk, a, b, p: a - b * kk ** (-p)
+    popt, pcov = optimize.curve_fit(f, k, y, p0=[y[-1] + 1, 5.0, 1.0], sigma=sig,
+                                    absolute_sigma=True,
+                                    bounds=([-50, 0, 0.01], [50, 1e3, 5]), maxfev=20000)
+    se = np.sqrt(np.diag(pcov))
+    chi2 = float(np.sum(((y - f(k, *popt)) / sig) ** 2))
+    tq = stats.norm.ppf(0.975)
+    return dict(p=popt[2], p_ci=[popt[2] - tq * se[2], popt[2] + tq * se[2]], b=popt[1],
+                b_ci=[popt[1] - tq * se[1], popt[1] + tq * se[1]], a=popt[0], chi2=chi2,
+                dof=len(k) - 3, model="log(rate/ν(k)) = a − b·k^(−p), ν = Kramers prefactor")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--paths", type=int, default=500)
+    ap.add_argument("--batch", type=float, default=5.0)
+    ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--noise", choices=["local", "minibatch"], default="local")
+    args = ap.parse_args(argv)
+    t_all = time.perf_counter()
+    results, fits = {}, {}
+    for name in optimizers(sd.noise.isotropic(1.0)):
+        if args.only and name not in args.only:
+            continue
+        rows = []
+        t_opt = time.perf_counter()
+        for i, k in enumerate(SHARPNESS):
+            st = sd.landscapes.StyblinskiTang(DIM, k, DATA_STD)
+            th0, ex = st.basin("local")
+            model = optimizers(make_noise(args.noise, st, args.batch))[name]
+            res = sd.escape(model, st, th0, ex, n_paths=args.paths, dt=DT_K[name] / k,
+                            t_max=T_MAX,
+                            key=jax.random.key(100 + i), progress=False)
+            lo, hi = res.rate_ci()
+            rows.append(dict(k=k, rate=res.rate(), rate_ci95=[lo, hi],
+                             prefactor=prefactor(name, k, args.batch),
+                             escaped_fraction=res.escaped_fraction,
+                             mean_time=res.mean_time(), mean_iterations=res.mean_time() / res.lr,
+                             seconds=res.info.wall_time))
+            print(f"{name:9s} k={k:4.1f} rate={res.rate():.4g} [{lo:.4g}, {hi:.4g}] "
+                  f"escaped={res.escaped_fraction:.3f} ({res.info.wall_time:.1f} s)", flush=True)
+        kk = np.array([r["k"] for r in rows])
+        fit = fit_exponent(kk, np.array([r["rate"] for r in rows]),
+                           np.array([r["rate_ci95"][0] for r in rows]),
+                           np.array([r["rate_ci95"][1] for r in rows]),
+                           np.array([r["prefactor"] for r in rows]))
+        fit["seconds"] = time.perf_counter() - t_opt
+        results[name], fits[name] = rows, fit
+        print(f"{name:9s} p = {fit['p']:.3f} [{fit['p_ci'][0]:.3f}, {fit['p_ci'][1]:.3f}], "
+              f"b = {fit['b']:.3g}, chi2/dof = {fit['chi2']:.1f}/"
+              f"{fit['dof']}", flush=True)
+    wall = time.perf_counter() - t_all
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    colors = dict(sgd="C0", momentum="C1", adam="C3", adai="C2")
+    for name, rows in results.items():
+        k = np.array([r["k"] for r in rows])
+        rate = np.array([r["rate"] for r in rows])
+        ci = np.array([r["rate_ci95"] for r in rows]).T
+        f = fits[name]
+        ax.errorbar(1 / k, np.log(rate), yerr=[np.log(rate) - np.log(ci[0]),
+                                               np.log(ci[1]) - np.log(rate)],
+                    fmt="o", color=colors[name], ms=4, capsize=2,
+                    label=f"{name}: p = {f['p']:.2f} [{f['p_ci'][0]:.2f}, {f['p_ci'][1]:.2f}]")
+        kg = np.linspace(k.min(), k.max(), 100)
+        nug = np.array([prefactor(name, x, args.batch) for x in kg])
+        ax.plot(1 / kg, np.log(nug) + f["a"] - f["b"] * kg ** (-f["p"]), "-",
+                color=colors[name], lw=1)
+    ax.set_xlabel("1 / k   (k = sharpness: Hessian scale)")
+    ax.set_ylabel("log escape rate (per unit SDE time)")
+    ax.set_title(f"{DIM}-D data-shifted Styblinski–Tang, B = {args.batch:g}, "
+                 f"{args.noise} noise, {args.paths} paths/point", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    OUT.mkdir(exist_ok=True)
+    fig.savefig(OUT / "escape_rate_vs_sharpness.png", dpi=120)
+    settings = dict(dim=DIM, data_std=DATA_STD, sharpness=SHARPNESS, batch_size=args.batch,
+                    paths_per_point=args.paths, dt={n: f"{v}/k" for n, v in DT_K.items()},
+                    t_max=T_MAX,
+                    optimizers={n: {f.name: (float(getattr(m, f.name)) if
+                                             hasattr(getattr(m, f.name), "dtype") else None)
+                                    for f in __import__("dataclasses").fields(m)
+                                    if f.name != "noise"}
+                                for n, m in optimizers(sd.noise.isotropic(1.0)).items()},
+                    noise=args.noise, wall_time_s=wall)
+    with open(OUT / "escape_rate_vs_sharpness.json", "w") as fh:
+        json.dump(dict(fits=fits, points=results, settings=settings), fh, indent=1, default=float)
+    print(f"wrote {OUT / 'escape_rate_vs_sharpness.png'} in {wall:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
