@@ -182,10 +182,19 @@ def _finish_page(pool, state, done_at, nonfinite, state0, n_paths, n_max):
     return _Pool(path, page, state, next_path, steps, status)
 
 
+def _signature(tree):
+    """Static cache key naming every node class of ``tree``. JAX 0.10 compares the
+    treedefs of two registered dataclasses with the same layout as *equal* even when
+    their classes differ (Adam vs Adai), so a jit cache keyed on the treedef alone would
+    run one model's program for the other; the string of the treedef names the classes."""
+    return str(jax.tree_util.tree_structure(tree))
+
+
 @eqx.filter_jit
-def _advance(params, pool, max_pages, *, n_paths, d, bridge, shrink_at):
+def _advance(params, pool, max_pages, *, n_paths, d, bridge, shrink_at, signature):
     """Run pages until all paths are done, ``max_pages`` pages ran, or (queue empty and at
-    most ``shrink_at`` lanes busy). One compiled program per (width, static settings)."""
+    most ``shrink_at`` lanes busy). One compiled program per (width, static settings).
+    ``signature`` (unused in the body) keeps programs of different models apart."""
     model, loss, exit, theta0, dt, n_max, key = params
     width = pool.path.shape[0]
     state0 = jax.vmap(lambda _: model.init(theta0))(jnp.arange(width))
@@ -282,6 +291,7 @@ def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, br
     bridge = bool(bridge) and getattr(model, "noise_kind", None) == "gaussian"
 
     pool = _initial_pool(model, theta0, n_paths, width)
+    signature = _signature(params)
     info = RunInfo()
     bar = None
     t_start = _time.perf_counter()
@@ -290,7 +300,7 @@ def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, br
         shrink_at = width // 4 if width // 4 >= MIN_WIDTH else -1
         t0 = _time.perf_counter()
         pool, n = _advance(params, pool, jnp.asarray(pages, jnp.int32), n_paths=n_paths, d=d,
-                           bridge=bridge, shrink_at=shrink_at)
+                           bridge=bridge, shrink_at=shrink_at, signature=signature)
         next_path, busy = int(pool.next_path), int(jnp.sum(pool.path < n_paths))
         elapsed = _time.perf_counter() - t0
         info.executed_steps += int(n) * width * NOISE_PAGE
@@ -345,7 +355,7 @@ class Trajectories:
 
 
 @eqx.filter_jit
-def _simulate_engine(params, n_paths, n_saves, save_every):
+def _simulate_engine(params, n_paths, n_saves, save_every, signature):
     """Fixed-horizon run with the engine's own step and the same noise stream as
     ``escape`` (path i here is path i there)."""
     model, loss, theta0, dt, key = params
@@ -404,7 +414,7 @@ def simulate(model, loss, theta0, *, n_paths, dt, t_max, key, save_every=1, meth
     ts = np.arange(n_saves) * save_every * float(dt)
     if method == "engine":
         params = _arrayify((model, loss, theta0, jnp.asarray(dt, dtype), key))
-        states = _simulate_engine(params, n_paths, n_saves, save_every)
+        states = _simulate_engine(params, n_paths, n_saves, save_every, _signature(params))
     else:
         if not hasattr(model, "vector_field"):
             raise ValueError(f"{type(model).__name__} has no diffrax form; use "

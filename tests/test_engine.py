@@ -170,3 +170,20 @@ def test_iterations_reported_for_models_with_lr():
                   dt=0.01, t_max=100.0, key=jax.random.key(0), progress=False)
     assert r.lr == pytest.approx(0.1)
     np.testing.assert_allclose(r.iterations[r.escaped], r.times[r.escaped] / 0.1)
+
+
+def test_models_with_the_same_layout_do_not_share_a_program():
+    # JAX 0.10 treedefs of two registered dataclasses with the same field layout compare
+    # equal even when the classes differ (Adam vs Adai): with identical leaves, a jit cache
+    # keyed on the treedef would run Adam's program for Adai. The engine keys on the class
+    # names too; run Adam first, then Adai with the very same leaves: results must differ.
+    noise = sd.noise.isotropic(20.0)
+    adam = sd.models.Adam(0.05, noise, beta1=0.1, beta2=0.99, eps=1e-3)
+    adai = sd.models.Adai(0.05, noise, beta0=0.1, beta2=0.99, eps=1e-3)
+    assert jax.tree_util.tree_structure(adam) == jax.tree_util.tree_structure(adai)
+    assert sd.engine._signature(adam) != sd.engine._signature(adai)
+    kw = dict(n_paths=64, dt=0.01, t_max=50.0, key=jax.random.key(0), lanes=64,
+              progress=False)
+    r_adam = sd.escape(adam, DW, TH0, EXIT, **kw)
+    r_adai = sd.escape(adai, DW, TH0, EXIT, **kw)
+    assert not np.array_equal(r_adam.times, r_adai.times)
