@@ -73,24 +73,6 @@ def test_nonfinite_state_is_an_exit_not_nan():
     assert np.isfinite(r.rate())
 
 
-class CountCompiles:
-    """Counts XLA backend compilations while active (jax.monitoring events)."""
-
-    def __enter__(self):
-        self.n = 0
-
-        def listener(event, duration, **kw):
-            if event == "/jax/core/compile/backend_compile_duration":
-                self.n += 1
-
-        self._listener = listener
-        jax.monitoring.register_event_duration_secs_listener(listener)
-        return self
-
-    def __exit__(self, *exc):
-        jax.monitoring.unregister_event_duration_listener(self._listener)
-
-
 def sweep_point(temp, barrier, dt, t_max, key):
     lw = sd.landscapes.DoubleWell(barrier=barrier, tilt=0.1 * barrier)
     th0, ex = lw.basin("left")
@@ -99,21 +81,21 @@ def sweep_point(temp, barrier, dt, t_max, key):
                      key=jax.random.key(key), lanes=32, progress=False)
 
 
-def test_sweep_over_hyperparameters_compiles_once():
+def test_sweep_over_hyperparameters_compiles_once(count_compiles):
     # Temperature, landscape parameters (barrier, tilt), theta0, the exit offset, dt,
     # t_max and the key are all traced: after one warm-up call nothing compiles again.
     sweep_point(0.3, 1.0, 0.01, 50.0, 0)
-    with CountCompiles() as c:
+    with count_compiles() as c:
         results = [sweep_point(t, b, dt, tm, k) for t, b, dt, tm, k in
                    [(0.4, 0.8, 0.02, 60.0, 1), (0.5, 1.2, 0.005, 40.0, 2)]]
     assert c.n == 0, f"{c.n} compilations in a sweep that should reuse one program"
     assert results[0].rate() != results[1].rate()  # the sweep really changed something
 
 
-def test_compile_counter_detects_a_recompile():
+def test_compile_counter_detects_a_recompile(count_compiles):
     # The counter above can fail: a new pool width is a new program.
     sweep_point(0.3, 1.0, 0.01, 50.0, 0)
-    with CountCompiles() as c:
+    with count_compiles() as c:
         sd.escape(sd.models.Langevin(0.3), DW, TH0, EXIT, n_paths=24, dt=0.01, t_max=5.0,
                   key=jax.random.key(0), lanes=24, progress=False)
     assert c.n > 0

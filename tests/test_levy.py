@@ -18,25 +18,6 @@ import pytest
 import sdesim as sd
 from sdesim import theory as th
 
-
-class CountCompiles:
-    """Counts XLA backend compilations while active (as in test_engine)."""
-
-    def __enter__(self):
-        self.n = 0
-
-        def listener(event, duration, **kw):
-            if event == "/jax/core/compile/backend_compile_duration":
-                self.n += 1
-
-        self._listener = listener
-        jax.monitoring.register_event_duration_secs_listener(listener)
-        return self
-
-    def __exit__(self, *exc):
-        jax.monitoring.unregister_event_duration_listener(self._listener)
-
-
 ALPHA = 1.5
 # Pool width for the statistical runs: 128 lanes -> widths 128, 32, 16 (three compiles per
 # model instead of four; compilation dominates these tests on a 2-core CPU).
@@ -235,7 +216,7 @@ def test_heavy_jumps_are_exits_never_nan():
     assert r.escaped.all() and np.all(np.isfinite(r.times))
 
 
-def test_alpha_sweep_compiles_once():
+def test_alpha_sweep_compiles_once(count_compiles):
     # α, lr and Σ are traced leaves: a sweep over them reuses one program.
     loss = sd.landscapes.Quadratic(np.array([1.0, 2.0]))
     th0, ex = loss.basin(0.5)
@@ -245,7 +226,7 @@ def test_alpha_sweep_compiles_once():
                          dt=0.01, t_max=20.0, key=jax.random.key(9), progress=False)
 
     run(1.5, 0.01, 0.5)
-    with CountCompiles() as c:
+    with count_compiles() as c:
         for a in (1.0, 1.2, 2.0):
             run(a, 0.02, 0.7)
     assert c.n == 0
