@@ -257,23 +257,30 @@ class AdaptiveState(NamedTuple):
     v2: jax.Array
 
 
-def _phase_step(scheme, th, v, g, m, fric, noise_z, h):
-    """One step of ``M dv = -Γ v dt - ∇L dt + B dW`` (per coordinate M, Γ), ``dθ = v dt``.
+def _phase_step(scheme, th, v, g, m, fric, noise_z, h, alpha=None):
+    """One step of ``M dv = -Γ v dt - ∇L dt + B dL`` (per coordinate M, Γ), ``dθ = v dt``.
 
-    ``noise_z`` is ``B z`` (force noise per sqrt(time)). Schemes:
-    ``"exponential"``: the velocity's linear part (friction + force + noise, force frozen
-    over the step) is integrated exactly as an Ornstein–Uhlenbeck step, then
-    ``θ += v_new h`` — stable for any ``γh`` (the friction of Momentum/Adam/Adai is
-    ``(1-β₁)/η``, stiff when ``h`` approaches ``η/(1-β₁)``);
-    ``"euler"``: explicit Euler–Maruyama for v, ``θ += v h`` with the old v.
+    ``noise_z`` is the force noise per unit of the driving process: ``B z`` with ``z``
+    standard normal (Gaussian, ``alpha=None``) or ``B S`` with ``S`` SαS (``alpha``).
+    Schemes: ``"exponential"``: the velocity's linear part (friction + force + noise,
+    force frozen over the step) is integrated exactly — an Ornstein–Uhlenbeck step whose
+    noise ``∫₀ʰ e^{−γ(h−s)} dL_s`` has scale ``((1 − e^{−αγh})/(αγ))^{1/α}`` (``α = 2``:
+    the Gaussian ``sqrt((1 − e^{−2γh})/(2γ))``) — then ``θ += v_new h``; stable for any
+    ``γh`` (the friction of Momentum/Adam/Adai is ``(1−β₁)/η``, stiff when ``h``
+    approaches ``η/(1−β₁)``). ``"euler"``: explicit Euler–Maruyama for v (noise scale
+    ``h^{1/α}``), ``θ += v h`` with the old v.
+    Accuracy needs ``γh ≲ 1``: the position moves with the end-of-step velocity, so in the
+    strongly overdamped regime (``γh ≫ 1``) the displacement noise is mis-scaled (stable,
+    but wrong); choose ``dt`` below ``η/(1−β₁)``.
     """
     gam = fric / m
+    a = 2.0 if alpha is None else alpha
     if scheme == "euler":
-        v_new = v + (-gam * v - g / m) * h + jnp.sqrt(h) * noise_z / m
+        v_new = v + (-gam * v - g / m) * h + h ** (1 / a) * noise_z / m
         return th + v * h, v_new
     e = jnp.exp(-gam * h)
     drift_gain = -jnp.expm1(-gam * h) / gam  # (1 - e^{-γh})/γ, → h as γ → 0
-    noise_sd = jnp.sqrt(-jnp.expm1(-2 * gam * h) / (2 * gam))  # → sqrt(h)
+    noise_sd = (-jnp.expm1(-a * gam * h) / (a * gam)) ** (1 / a)  # → h^{1/α}
     v_new = e * v + drift_gain * (-g / m) + noise_sd * noise_z / m
     return th + v_new * h, v_new
 
@@ -289,12 +296,41 @@ def _check_phase_common(self, d):
     self.noise.check(d)
     if self.scheme not in _SCHEMES:
         raise ValueError(f"scheme must be one of {_SCHEMES}, got {self.scheme!r}")
+    if self.alpha is not None:
+        _checks.alpha("alpha", self.alpha)
+
+
+class _PhaseNoise:
+    """Mixin for the phase-space models: Gaussian noise force ``sqrt(ηC) dW``
+    (``alpha=None``) or, with ``alpha`` in (0, 2], the SαS force ``ε Σ dL_t`` with
+    ``ε = η^{(α−1)/α}`` and ``Σ = (C/2)^{1/2}`` (SPEC §1: α = 2 is the same Gaussian
+    force, since S ~ N(0, 2) then). Heavy jumps that overflow are exits (engine)."""
+
+    noise_kind = "gaussian"  # the position is C¹: no Brownian bridge either way
+
+    def noise_shape(self, d):
+        return (d,)
+
+    def sample_noise(self, key, shape, dtype):
+        if self.alpha is None:
+            return jax.random.normal(key, shape, dtype)
+        return _noise.sas(key, self.alpha, shape, dtype)
+
+    def _alpha(self, dtype):
+        return None if self.alpha is None else jnp.asarray(self.alpha, dtype)
 
 
 def _force_noise(self, theta, loss, z):
-    """``sqrt(η) B(θ) z``: the gradient-noise force (SPEC: ε Σ dL = sqrt(ηC) dW)."""
-    f = jnp.sqrt(jnp.asarray(self.lr, theta.dtype)) * self.noise.factor(theta, loss)
-    return _noise.apply_factor(f, z), f
+    """Force noise per unit of the driving process and the factor ``sqrt(η)B``:
+    Gaussian ``sqrt(η) B z``; SαS ``η^{(α−1)/α} (B/sqrt 2) S``."""
+    lr = jnp.asarray(self.lr, theta.dtype)
+    b = self.noise.factor(theta, loss)
+    f = jnp.sqrt(lr) * b
+    if self.alpha is None:
+        return _noise.apply_factor(f, z), f
+    a = jnp.asarray(self.alpha, theta.dtype)
+    eps = lr ** ((a - 1) / a)
+    return eps * _noise.apply_factor(b / jnp.sqrt(jnp.asarray(2.0, theta.dtype)), z), f
 
 
 def _noise_var_diag(factor):
@@ -304,7 +340,7 @@ def _noise_var_diag(factor):
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class Momentum(_Gaussian):
+class Momentum(_PhaseNoise):
     """Heavy-ball momentum ``m_k = β₁ m_{k-1} + β₃ g_k``, ``θ_{k+1} = θ_k − η m_k`` as a
     phase-space SDE [SPEC §3.5, derived; Adai §3]:
 
@@ -316,20 +352,22 @@ class Momentum(_Gaussian):
 
     ``scheme="exponential"`` (default) integrates friction and noise exactly over a step
     (see ``_phase_step``); ``"euler"`` is plain Euler–Maruyama. The default was chosen by
-    measured accuracy at equal cost (tests/test_momentum.py,
-    benchmarks/escape_rate_vs_sharpness.py).
+    measured accuracy at equal cost (tests/test_momentum.py). ``alpha`` in (0, 2] drives
+    the force with SαS noise ``ε Σ dL_t`` instead (``ε = η^{(α−1)/α}``, ``Σ = (C/2)^{1/2}``;
+    Adam and Adai take it too).
     """
 
     lr: jax.Array
     beta1: jax.Array
     noise: object
     beta3: jax.Array | None = None
+    alpha: jax.Array | None = None
     scheme: str = dataclasses.field(default="exponential", metadata=dict(static=True))
 
     additive = False
 
     def __post_init__(self):
-        _coerce(self, "lr", "beta1", "beta3")
+        _coerce(self, "lr", "beta1", "beta3", "alpha")
 
     def check(self, d):
         _check_phase_common(self, d)
@@ -354,7 +392,8 @@ class Momentum(_Gaussian):
         th, v = state
         m, fric = self.mass_friction(th.dtype)
         nz, _ = _force_noise(self, th, loss, z)
-        th_new, v_new = _phase_step(self.scheme, th, v, _grad(loss, th), m, fric, nz, h)
+        th_new, v_new = _phase_step(self.scheme, th, v, _grad(loss, th), m, fric, nz, h,
+                                     self._alpha(th.dtype))
         return PhaseState(th_new, v_new), None
 
 
@@ -384,7 +423,7 @@ class _AdaptiveMoment:
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class Adam(_AdaptiveMoment, _Gaussian):
+class Adam(_AdaptiveMoment, _PhaseNoise):
     """Adam as a phase-space SDE [Adai App. H; SPEC §3.6, derived]. Per coordinate
     ``M_i = η(sqrt(v̂_i)+ϵ)/(1−β₁)``, friction force ``γ_iM_i = sqrt(v̂_i)+ϵ``, noise force
     ``sqrt(ηC) dW`` as SGD; ``v̂`` from the second-moment EMA (see ``_AdaptiveMoment``).
@@ -397,12 +436,13 @@ class Adam(_AdaptiveMoment, _Gaussian):
     beta1: jax.Array = 0.9
     beta2: jax.Array = 0.999
     eps: jax.Array = 1e-8
+    alpha: jax.Array | None = None
     scheme: str = dataclasses.field(default="exponential", metadata=dict(static=True))
 
     additive = False
 
     def __post_init__(self):
-        _coerce(self, "lr", "beta1", "beta2", "eps")
+        _coerce(self, "lr", "beta1", "beta2", "eps", "alpha")
 
     def check(self, d):
         _check_phase_common(self, d)
@@ -418,13 +458,14 @@ class Adam(_AdaptiveMoment, _Gaussian):
         v2_new, vhat = self._vhat(v2, g, factor, t, h)
         fric = jnp.sqrt(vhat) + jnp.asarray(self.eps, dtype)
         m = jnp.asarray(self.lr, dtype) * fric / (1 - jnp.asarray(self.beta1, dtype))
-        th_new, v_new = _phase_step(self.scheme, th, v, g, m, fric, nz, h)
+        th_new, v_new = _phase_step(self.scheme, th, v, g, m, fric, nz, h,
+                                     self._alpha(dtype))
         return AdaptiveState(th_new, v_new, v2_new), None
 
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class Adai(_AdaptiveMoment, _Gaussian):
+class Adai(_AdaptiveMoment, _PhaseNoise):
     """Adai (adaptive inertia) as a phase-space SDE [Adai §5; SPEC §3.7]. Per coordinate
     ``β₁,i = clip(1 − β₀ v̂_i / mean(v̂), 0, 1−ϵ)`` (mean over all coordinates), Adam-style
     momentum: ``M_i = η/(1−β₁,i)``, ``γ_iM_i = 1``, noise force ``sqrt(ηC) dW``. So
@@ -437,12 +478,13 @@ class Adai(_AdaptiveMoment, _Gaussian):
     beta0: jax.Array = 0.1
     beta2: jax.Array = 0.99
     eps: jax.Array = 1e-3
+    alpha: jax.Array | None = None
     scheme: str = dataclasses.field(default="exponential", metadata=dict(static=True))
 
     additive = False
 
     def __post_init__(self):
-        _coerce(self, "lr", "beta0", "beta2", "eps")
+        _coerce(self, "lr", "beta0", "beta2", "eps", "alpha")
 
     def check(self, d):
         _check_phase_common(self, d)
@@ -466,7 +508,8 @@ class Adai(_AdaptiveMoment, _Gaussian):
         v2_new, vhat = self._vhat(v2, g, factor, t, h)
         b1 = self.inertia(vhat)
         m = jnp.asarray(self.lr, dtype) / (1 - b1)
-        th_new, v_new = _phase_step(self.scheme, th, v, g, m, jnp.ones_like(m), nz, h)
+        th_new, v_new = _phase_step(self.scheme, th, v, g, m, jnp.ones_like(m), nz, h,
+                                     self._alpha(dtype))
         return AdaptiveState(th_new, v_new, v2_new), None
 
 # ---- phase-space optimizer models (Momentum, Adam, Adai) end here; Lévy-driven models below ----

@@ -173,3 +173,64 @@ def test_bad_hyperparameters_raise(bad, match):
     with pytest.raises(ValueError, match=match):
         sd.escape(bad(), DW, TH0, sd.exits.Halfspace([1.0], 0.0), n_paths=4, dt=0.01,
                   t_max=1.0, key=jax.random.key(0))
+
+
+def test_theory_helpers_match_the_models():
+    # optimizer_dynamics gives the models' own mass and friction (exact algebra), and the
+    # exponents scale with the Hessian as the paper says: 1/H (SGD, Momentum, Adai) and
+    # H^{-1/2} (Adam).
+    m = sd.models.Momentum(0.05, 0.9, sd.noise.isotropic(1.0), beta3=1.0)
+    mass, fric = (float(x) for x in m.mass_friction())
+    dyn = theory.optimizer_dynamics("momentum", 0.05, 2.0, beta1=0.9, beta3=1.0)
+    assert float(dyn["mass"]) == pytest.approx(mass)
+    assert float(dyn["friction"]) * float(dyn["mass"]) == pytest.approx(fric)
+    assert float(dyn["temperature"]) == pytest.approx(0.05 * 1.0 * 2.0 / (2 * 0.1))
+    for name, power in [("sgd", 1.0), ("momentum", 1.0), ("adai", 1.0), ("adam", 0.5)]:
+        e1 = theory.escape_exponent(name, 1.0, 4.0, 0.1, 8)
+        e2 = theory.escape_exponent(name, 1.0, 16.0, 0.1, 8)
+        assert e1 / e2 == pytest.approx(4.0**power, rel=1e-9), name
+    # Momentum's F16 prefactor 2π/λ_be reduces to the overdamped 2π/|H_b| as M -> 0
+    # (B scaled with lr keeps the exponent at 2BΔL/(ηH_a) = 0.25; M = 1e-5: λ_be is
+    # within 1e-4 of |H_b|)
+    tiny = theory.momentum_escape_time(1.0, 8.0, -4.0, 1e-6, 1e-6, beta1=0.9)
+    expo = theory.escape_exponent("momentum", 1.0, 8.0, 1e-6, 1e-6, beta1=0.9)
+    assert expo == pytest.approx(0.25)
+    assert tiny / np.exp(expo) == pytest.approx(2 * np.pi / 4.0, rel=1e-3)
+    with pytest.raises(ValueError, match="optimizer"):
+        theory.optimizer_dynamics("rmsprop", 0.1, 1.0)
+    with pytest.raises(ValueError, match="beta1"):
+        theory.optimizer_dynamics("momentum", 0.1, 1.0, beta1=1.0)
+
+
+def test_levy_driven_momentum_overdamped_limit():
+    # α-stable noise force ε Σ dL (Σ = (C/2)^{1/2} = 1 for C = 2) on the phase-space model.
+    # With M = η/(1−β₁) = 0.02 ≪ 1/H = 1 and γh = 0.1 the momentum model is SGDLevy (same
+    # ε = η^{(α−1)/α} = 0.126, α = 1.5), which tests/test_levy.py holds to F20. Both 99%
+    # intervals, widened by 5% for the O(M·H) inertia and O(γh) scheme error, must overlap.
+    alpha, lr = 1.5, 0.002
+    q = sd.landscapes.Quadratic(np.array([1.0]))
+    box = sd.exits.Box([-1.0], [1.0])
+    kw = dict(n_paths=1000, dt=0.002, t_max=1e5, progress=False)
+    mom = sd.models.Momentum(lr, 0.9, sd.noise.isotropic(2.0), alpha=alpha)
+    r_mom = sd.escape(mom, q, np.zeros(1), box, key=jax.random.key(40), **kw)
+    r_sgd = sd.escape(sd.models.SGDLevy(lr, alpha, 1.0), q, np.zeros(1), box,
+                      key=jax.random.key(41), **kw)
+    lo_m, hi_m = r_mom.mean_time_ci(LEVEL)
+    lo_s, hi_s = r_sgd.mean_time_ci(LEVEL)
+    assert lo_m * 0.95 <= hi_s * 1.05 and lo_s * 0.95 <= hi_m * 1.05, (lo_m, hi_m, lo_s, hi_s)
+    # and the scale is the one-jump law's, not a Gaussian's (F20 at ε = 0.126: ~10% low)
+    f20 = theory.levy_exit_time(alpha, lr ** ((alpha - 1) / alpha), 1.0, 1.0)
+    assert 0.75 < r_mom.mean_time() / f20 < 1.1
+    with pytest.raises(ValueError, match="alpha"):
+        sd.escape(sd.models.Adai(0.1, sd.noise.isotropic(1.0), alpha=2.5), q, np.zeros(1),
+                  box, n_paths=2, dt=0.01, t_max=1.0, key=jax.random.key(0))
+
+
+def test_alpha_two_phase_space_is_gaussian():
+    # α = 2 given explicitly: the SαS force ε Σ S with S ~ N(0, 2) is the Gaussian force
+    # sqrt(ηC) dW, so the stationary variance is the Gaussian model's T/H (tolerance as
+    # in the temperature tests above).
+    lr, c = 0.1, 1.0
+    h = np.array([1.0, 4.0])
+    var = _stationary_var(sd.models.Adai(lr, sd.noise.isotropic(c), alpha=2.0), h)
+    np.testing.assert_allclose(var, lr * c / 2 / h, rtol=VAR_TOL)
