@@ -5,8 +5,9 @@ With exit times ``τ_i`` right-censored at ``t_max``, the exponential-rate MLE i
 interval (Cox & Oakes 1984) is ``[χ²_{(1-c)/2}(2d)/(2S), χ²_{(1+c)/2}(2d+2)/(2S)]``
 (F25; lower bound 0 when ``d = 0``). It is exact for exponential times without
 censoring; with censoring at a fixed ``t_max`` it is close to exact and slightly
-conservative (coverage 0.95–0.97 measured in tests/test_stats.py). Escape from a deep well
-is exponential up to ``O(e^{-ΔU/T})`` corrections after a short transient.
+conservative (coverage 0.956 for 40 paths, 37% censored: tests/test_stats.py). Escape
+from a deep well is exponential up to ``O(e^{-ΔU/T})`` corrections after a short
+transient.
 """
 
 from __future__ import annotations
