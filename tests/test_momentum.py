@@ -237,17 +237,20 @@ def test_alpha_two_phase_space_is_gaussian():
 
 
 def test_exponential_scheme_beats_euler_on_stationary_variance():
-    # Same step (dt = 0.02), same noise, same cost: the exponential scheme's stationary
-    # variance error is below Euler–Maruyama's (which heats the oscillation). Measured
-    # here (4000 final states, sampling SE 2.2%): exponential −2.3%, −2.1%; Euler −0.2%,
-    # +6.2% for H = 1, 4 — the numbers quoted in README.
+    # Same step (dt = 0.02), same noise, same cost. Variance averaged over 2000 paths and
+    # the 41 saves at t = 20…60 (≈ 1 relaxation time apart: ~8·10⁴ nearly independent
+    # samples, SE ≈ 1%). Measured (float32 / float64): exponential +1.1%, +0.2% / +1.1%,
+    # +0.1%; Euler +3.1%, +8.9% / +0.9%, +8.8% for H = 1, 4 — Euler heats the stiffer
+    # oscillation. Bounds: exponential within 3% (3 SE), Euler more than 5% hot at H = 4.
     lr, beta1 = 0.1, 0.9
     h = np.array([1.0, 4.0])
+    q = sd.landscapes.Quadratic(h)
     exact = lr / 2 / h
     err = {}
     for scheme in ("exponential", "euler"):
         m = sd.models.Momentum(lr, beta1, sd.noise.isotropic(1.0), scheme=scheme)
-        var = _stationary_var(m, h, dt=0.02)
-        err[scheme] = np.abs(var / exact - 1)
-    assert np.all(err["exponential"] < VAR_TOL)
-    assert np.max(err["euler"]) > np.max(err["exponential"]), err
+        tr = sd.simulate(m, q, np.zeros(2), n_paths=2000, dt=0.02, t_max=60.0,
+                         key=jax.random.key(0), save_every=50)
+        err[scheme] = tr.paths[:, 20:, :].var(axis=(0, 1)) / exact - 1
+    assert np.all(np.abs(err["exponential"]) < 0.03), err
+    assert err["euler"][1] > 0.05, err
