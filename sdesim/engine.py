@@ -246,7 +246,6 @@ class RunInfo:
     """Bookkeeping of one ``escape`` call (for benchmarks and progress)."""
 
     wall_time: float = 0.0
-    compile_calls: int = 0
     executed_steps: int = 0  # lane-steps computed, busy or not
     widths: list = dataclasses.field(default_factory=list)
 

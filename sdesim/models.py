@@ -420,6 +420,16 @@ class _AdaptiveMoment:
         vhat = v2_new / -jnp.expm1(-r2 * (t + h))
         return v2_new, vhat
 
+    def step(self, state, t, h, loss, z):
+        th, v, v2 = state
+        g = _grad(loss, th)
+        nz, factor = _force_noise(self, th, loss, z)
+        v2_new, vhat = self._vhat(v2, g, factor, t, h)
+        m, fric = self._mass_friction(vhat)
+        th_new, v_new = _phase_step(self.scheme, th, v, g, m, fric, nz, h,
+                                     self._alpha(th.dtype))
+        return AdaptiveState(th_new, v_new, v2_new), None
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
@@ -450,17 +460,10 @@ class Adam(_AdaptiveMoment, _PhaseNoise):
         _checks.unit_interval("beta2", self.beta2)
         _checks.real("eps", self.eps, positive=True)
 
-    def step(self, state, t, h, loss, z):
-        th, v, v2 = state
-        dtype = th.dtype
-        g = _grad(loss, th)
-        nz, factor = _force_noise(self, th, loss, z)
-        v2_new, vhat = self._vhat(v2, g, factor, t, h)
+    def _mass_friction(self, vhat):
+        dtype = vhat.dtype
         fric = jnp.sqrt(vhat) + jnp.asarray(self.eps, dtype)
-        m = jnp.asarray(self.lr, dtype) * fric / (1 - jnp.asarray(self.beta1, dtype))
-        th_new, v_new = _phase_step(self.scheme, th, v, g, m, fric, nz, h,
-                                     self._alpha(dtype))
-        return AdaptiveState(th_new, v_new, v2_new), None
+        return jnp.asarray(self.lr, dtype) * fric / (1 - jnp.asarray(self.beta1, dtype)), fric
 
 
 @jax.tree_util.register_dataclass
@@ -500,17 +503,9 @@ class Adai(_AdaptiveMoment, _PhaseNoise):
         return jnp.clip(1 - jnp.asarray(self.beta0, dtype) * ratio, 0.0,
                         1 - jnp.asarray(self.eps, dtype))
 
-    def step(self, state, t, h, loss, z):
-        th, v, v2 = state
-        dtype = th.dtype
-        g = _grad(loss, th)
-        nz, factor = _force_noise(self, th, loss, z)
-        v2_new, vhat = self._vhat(v2, g, factor, t, h)
-        b1 = self.inertia(vhat)
-        m = jnp.asarray(self.lr, dtype) / (1 - b1)
-        th_new, v_new = _phase_step(self.scheme, th, v, g, m, jnp.ones_like(m), nz, h,
-                                     self._alpha(dtype))
-        return AdaptiveState(th_new, v_new, v2_new), None
+    def _mass_friction(self, vhat):
+        m = jnp.asarray(self.lr, vhat.dtype) / (1 - self.inertia(vhat))
+        return m, jnp.ones_like(m)
 
 # ---- phase-space optimizer models (Momentum, Adam, Adai) end here; Lévy-driven models below ----
 

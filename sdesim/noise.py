@@ -121,12 +121,6 @@ def _psd_sqrt(c):
     return (vec * jnp.sqrt(jnp.maximum(lam, 0))) @ vec.T
 
 
-def _abs_sqrt(h, scale):
-    """``(|H| / scale)^{1/2}`` through an eigendecomposition (|H| = V|Λ|Vᵀ)."""
-    lam, vec = jnp.linalg.eigh(h)
-    return (vec * jnp.sqrt(jnp.abs(lam) / scale)) @ vec.T
-
-
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class Isotropic:
