@@ -126,10 +126,11 @@ def _page_noise(model, key, path, page, d, dtype, bridge):
     return z, u
 
 
-def _run_page(model, loss, exit, key, pool, dt, n_max, d, bridge):
-    """Advance every lane by one page of K steps. Returns (state, exit offset, nonfinite)."""
+def _run_page(model, loss, exit, key, pool, dt, n_max, d, bridge, first):
+    """Advance every lane by one page of K steps. Returns (state, exit offset, nonfinite).
+    Lane path ``p`` is global path ``first + p`` of the random stream."""
     dtype = dt.dtype
-    z, u = jax.vmap(lambda p, b: _page_noise(model, key, p, b, d, dtype, bridge))(
+    z, u = jax.vmap(lambda p, b: _page_noise(model, key, first + p, b, d, dtype, bridge))(
         pool.path, pool.page)
     z = jnp.moveaxis(z, 1, 0)  # (K, W, ...): scanned over
     u = jnp.moveaxis(u, 1, 0) if bridge else jnp.zeros((NOISE_PAGE, pool.path.shape[0]), dtype)
@@ -195,7 +196,7 @@ def _advance(params, pool, max_pages, *, n_paths, d, bridge, shrink_at, signatur
     """Run pages until all paths are done, ``max_pages`` pages ran, or (queue empty and at
     most ``shrink_at`` lanes busy). One compiled program per (width, static settings).
     ``signature`` (unused in the body) keeps programs of different models apart."""
-    model, loss, exit, theta0, dt, n_max, key = params
+    model, loss, exit, theta0, dt, n_max, key, first = params
     width = pool.path.shape[0]
     state0 = jax.vmap(lambda _: model.init(theta0))(jnp.arange(width))
 
@@ -208,7 +209,7 @@ def _advance(params, pool, max_pages, *, n_paths, d, bridge, shrink_at, signatur
     def body(c):
         pool, n = c
         state, done_at, nonfinite = _run_page(model, loss, exit, key, pool, dt, n_max, d,
-                                              bridge)
+                                              bridge, first)
         return _finish_page(pool, state, done_at, nonfinite, state0, n_paths, n_max), n + 1
 
     pool, n = jax.lax.while_loop(cond, body, (pool, jnp.asarray(0, jnp.int32)))
@@ -251,7 +252,7 @@ class RunInfo:
 
 
 def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, bridge=True,
-           progress=None):
+           progress=None, first_path=0):
     """Simulate ``n_paths`` paths from ``theta0`` until they leave the region ``exit``.
 
     Args:
@@ -267,6 +268,9 @@ def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, br
       bridge: Brownian-bridge exit correction for Gaussian noise with half-space/box exits
         (SPEC §6, F28). Ignored where it does not apply.
       progress: show a tqdm bar (default: when the run takes more than a few seconds).
+      first_path: global index of this run's first path: the run simulates paths
+        ``first_path … first_path + n_paths − 1`` of the stream of ``key`` (so blocks of
+        paths run separately — resumed runs, several hosts — equal one run of them all).
 
     Returns:
       ``EscapeResult`` with ``times`` (SDE time, ``inf`` if censored), ``escaped``,
@@ -284,8 +288,11 @@ def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, br
     if n_max >= 2**31 - NOISE_PAGE:
         raise ValueError(f"t_max/dt must be < 2**31 steps, got {n_max}")
     dtype = _float_dtype()
+    first_path = _checks.integer("first_path", first_path, minimum=0)
+    if first_path + n_paths >= 2**31:
+        raise ValueError(f"first_path + n_paths must be < 2**31, got {first_path + n_paths}")
     params = _arrayify((model, loss, exit, theta0, jnp.asarray(dt, dtype),
-                        jnp.asarray(n_max, jnp.int32), key))
+                        jnp.asarray(n_max, jnp.int32), key, jnp.asarray(first_path, jnp.int32)))
     d = theta0.shape[0]
     bridge = bool(bridge) and getattr(model, "noise_kind", None) == "gaussian"
 

@@ -36,6 +36,15 @@ def test_prefix_property_and_lane_count_do_not_change_paths():
     np.testing.assert_array_equal(big.times, wide.times)
 
 
+def test_blocks_of_paths_with_first_path_equal_one_run():
+    # first_path shifts a run along the stream: blocks [0, 400) + [400, 1000) = one run.
+    whole = run(1000)
+    parts = [run(400), run(600, first_path=400)]
+    np.testing.assert_array_equal(np.concatenate([p.times for p in parts]), whole.times)
+    with pytest.raises(ValueError, match="first_path"):
+        run(10, first_path=-1)
+
+
 def test_raw_uint32_key_is_accepted_and_equivalent():
     a = run(50)
     b = sd.escape(sd.models.Langevin(0.3), DW, TH0, EXIT, n_paths=50, dt=0.01, t_max=1e4,
