@@ -233,11 +233,12 @@ def _set(cfg, dotted, value):
     node[key] = value
 
 
-def _get(cfg, dotted):
-    node = cfg
-    for h in dotted.split("."):
-        node = node[h]
-    return node
+def _merge(cfg, tree):
+    for k, v in tree.items():
+        if isinstance(v, dict) and isinstance(cfg.get(k), dict):
+            _merge(cfg[k], v)
+        else:
+            cfg[k] = v
 
 
 def load_config(path=None, overrides=()):
@@ -250,14 +251,14 @@ def load_config(path=None, overrides=()):
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. run.t_max=100")
         key, raw = (s.strip() for s in item.split("=", 1))
-        if key.split(".")[0] not in SECTIONS:
-            raise ConfigError(f"--set {key}: unknown section '{key.split('.')[0]}'; allowed: "
-                              f"{', '.join(SECTIONS)}")
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
+        try:  # a TOML line, so keys may be quoted: sweep."model.lr"=[0.1, 0.2]
+            tree = tomllib.loads(f"{key} = {raw}")
         except tomllib.TOMLDecodeError:
-            value = raw  # a bare word: a string
-        _set(cfg, key, value)
+            try:  # a bare word: a string
+                tree = tomllib.loads(f"{key} = {json.dumps(raw)}")
+            except tomllib.TOMLDecodeError as err:
+                raise ConfigError(f"--set {item!r}: not KEY=VALUE ({err})") from None
+        _merge(cfg, tree)
     validate(cfg)
     points(cfg)  # validates every sweep point too
     return cfg
@@ -350,7 +351,7 @@ def _noise(nc, loss, theta0):
     return sd.noise.fixed(cov)
 
 
-def build(cfg):
+def build(cfg, reference=True):
     """Point config -> (model, loss, theta0, exit, run kwargs, theory reference or None)."""
     import jax
     import numpy as np
@@ -428,7 +429,8 @@ def build(cfg):
                block=int(rc.get("block", _default_block(n))))
     if "lanes" in rc:
         run["lanes"] = int(rc["lanes"])
-    return model, loss, np.asarray(theta0, float), exit, run, _reference(model, loss, cfg)
+    ref = _reference(model, loss, cfg) if reference else None
+    return model, loss, np.asarray(theta0, float), exit, run, ref
 
 
 def _default_block(n_paths):
@@ -690,8 +692,8 @@ def write_results(out, cfg, res, ref, seconds, wall):
         lam = res.rate()
         ax.plot(g, res.n_paths * lam * np.exp(-lam * g) * np.diff(edges)[0], "-",
                 label="fitted exponential")
+        ax.legend(fontsize=8)
     ax.set(xlabel="escape time τ (SDE time)", ylabel="paths", title="escape-time histogram")
-    ax.legend(fontsize=8)
     fig.tight_layout()
     _savefig(fig, out / "histogram.png")
     return summary
@@ -749,7 +751,7 @@ def _config_from_args(args):
 
 def _check_only(pts):
     for i, (over, pc) in enumerate(pts):
-        build(pc)
+        _build(pc, reference=False)
         desc = ", ".join(f"{k}={v}" for k, v in over.items()) or "config"
         print(f"point {i}: {desc}: ok")
     return 0
@@ -759,9 +761,9 @@ def cmd_run(args):
     cfg = _config_from_args(args)
     if "sweep" in cfg:
         raise ConfigError("this config has a [sweep] section: run it with `sdesim sweep`")
-    model, loss, theta0, exit, run, ref = _build(cfg)
     if args.check:
         return _check_only([({}, cfg)])
+    model, loss, theta0, exit, run, ref = _build(cfg)
     out = _out_dir(args)
     _start_folder(out, cfg, args.resume)
     t0 = time.perf_counter()
@@ -778,9 +780,9 @@ def cmd_run(args):
     return 0
 
 
-def _build(cfg):
+def _build(cfg, reference=True):
     try:
-        return build(cfg)
+        return build(cfg, reference)
     except (ValueError, TypeError) as err:  # value checks of the package, one line
         if isinstance(err, ConfigError):
             raise
@@ -811,9 +813,9 @@ def cmd_sweep(args):
         raise ConfigError("no [sweep] section: add one, e.g. [sweep] \"landscape.sharpness\" "
                           "= [1.0, 2.0, 4.0] (or use `sdesim run`)")
     pts = points(cfg)
-    built = [_build(pc) for _, pc in pts]
     if args.check:
         return _check_only(pts)
+    built = [_build(pc) for _, pc in pts]
     out = _out_dir(args)
     _start_folder(out, cfg, args.resume)
     zipped, cross, _ = _sweep_spec(cfg)
