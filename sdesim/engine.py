@@ -46,12 +46,16 @@ PENDING, ESCAPED, CENSORED, NONFINITE = 0, 1, 2, 3
 
 
 class _Pool(NamedTuple):
-    path: jax.Array  # (W,) path index in each lane; n_paths = idle
+    """One device's lanes and results (stacked with a leading device axis outside jit)."""
+
+    path: jax.Array  # (W,) path index (in this block) in each lane; >= limit = idle
     page: jax.Array  # (W,) pages already done by the lane's path
     state: object  # model state, leading axis W
     next_path: jax.Array  # () next path index to hand out
-    steps: jax.Array  # (n_paths,) steps to exit (or to t_max if censored)
-    status: jax.Array  # (n_paths,) int8 status code
+    limit: jax.Array  # () number of paths in this block
+    first: jax.Array  # () global index (in the key's stream) of the block's path 0
+    steps: jax.Array  # (size,) steps to exit (or to t_max if censored)
+    status: jax.Array  # (size,) int8 status code
 
 
 def _float_dtype():
@@ -118,20 +122,71 @@ def _check_common(model, loss, theta0, exit, n_paths, dt, t_max, key):
 
 
 def _page_noise(model, key, path, page, d, dtype, bridge):
-    """Noise for one path's page: (K, *noise_shape) model noise and (K,) bridge uniforms."""
+    """Noise for one path's page: (K, *noise_shape) model noise and (K,) bridge uniforms.
+
+    Standard-normal models with a threefry key (the default) take their normals and the
+    bridge uniforms from the *words* of one threefry2x32 stream: word ``j`` of the page is
+    half ``j % 2`` of the hash of counter ``j // 2`` (float64: one 64-bit word per hash).
+    JAX's own samplers spend one 20-round hash per 32-bit number (``bits1 ^ bits2``); this
+    uses both halves, so a step of the 1-D double well with the bridge costs one hash, not
+    two. Normals come first, so the normals do not depend on ``bridge``."""
     k = jax.random.fold_in(jax.random.fold_in(key, path), page)
+    shape = (NOISE_PAGE, *model.noise_shape(d))
+    if _engine_normals(model, key):
+        n_z = math.prod(shape)
+        w = _words(k, n_z + (NOISE_PAGE if bridge else 0), dtype)
+        z = _normal_from_bits(w[:n_z], dtype).reshape(shape)
+        return z, (_unit_from_bits(w[n_z:], dtype) if bridge else None)
     kz, ku = jax.random.split(k)
-    z = model.sample_noise(kz, (NOISE_PAGE, *model.noise_shape(d)), dtype)
+    z = model.sample_noise(kz, shape, dtype)
     u = jax.random.uniform(ku, (NOISE_PAGE,), dtype) if bridge else None
     return z, u
 
 
-def _run_page(model, loss, exit, key, pool, dt, n_max, d, bridge, first):
+def _engine_normals(model, key):
+    """Does the engine draw this model's noise itself (standard normal, threefry key)?"""
+    return (getattr(model, "noise_kind", None) == "gaussian"
+            and getattr(model, "alpha", None) is None
+            and str(jax.random.key_impl(key)) == "threefry2x32")
+
+
+def _words(k, n, dtype):
+    """``n`` random words (uint32 for float32, uint64 for float64) from key ``k``."""
+    from jax.extend.random import threefry2x32_p
+
+    k1, k2 = jax.random.key_data(k)
+    wide = jnp.dtype(dtype).itemsize == 8
+    n_hash = n if wide else -(-n // 2)
+    b1, b2 = threefry2x32_p.bind(k1, k2, jnp.zeros(n_hash, jnp.uint32),
+                                 jnp.arange(n_hash, dtype=jnp.uint32))
+    if wide:
+        return (b1.astype(jnp.uint64) << 32) | b2.astype(jnp.uint64)
+    return jnp.stack([b1, b2], axis=-1).reshape(-1)[:n]
+
+
+def _unit_from_bits(w, dtype):
+    """Uniform on [0, 1) from the top mantissa bits (as jax.random.uniform does)."""
+    info = jnp.finfo(dtype)
+    nbits = 8 * jnp.dtype(dtype).itemsize
+    one = jnp.asarray(1.0, dtype).view(w.dtype)
+    f = jax.lax.bitcast_convert_type((w >> (nbits - info.nmant)) | one, dtype)
+    return f - jnp.asarray(1.0, dtype)
+
+
+def _normal_from_bits(w, dtype):
+    """Standard normal by inversion, ``sqrt 2 · erfinv(u)``, u uniform on (-1, 1) (as
+    jax.random.normal does)."""
+    u = _unit_from_bits(w, dtype) * 2 - 1
+    u = jnp.maximum(u, jnp.nextafter(jnp.asarray(-1, dtype), jnp.asarray(1, dtype)))
+    return jnp.asarray(math.sqrt(2), dtype) * jax.lax.erf_inv(u)
+
+
+def _run_page(model, loss, exit, key, pool, dt, n_max, d, bridge):
     """Advance every lane by one page of K steps. Returns (state, exit offset, nonfinite).
-    Lane path ``p`` is global path ``first + p`` of the random stream."""
+    Lane path ``p`` is global path ``pool.first + p`` of the random stream."""
     dtype = dt.dtype
-    z, u = jax.vmap(lambda p, b: _page_noise(model, key, first + p, b, d, dtype, bridge))(
-        pool.path, pool.page)
+    z, u = jax.vmap(lambda p, b: _page_noise(model, key, pool.first + p, b, d, dtype,
+                                             bridge))(pool.path, pool.page)
     z = jnp.moveaxis(z, 1, 0)  # (K, W, ...): scanned over
     u = jnp.moveaxis(u, 1, 0) if bridge else jnp.zeros((NOISE_PAGE, pool.path.shape[0]), dtype)
     step0 = pool.page * NOISE_PAGE
@@ -162,25 +217,25 @@ def _run_page(model, loss, exit, key, pool, dt, n_max, d, bridge, first):
     return state, done_at, nonfinite
 
 
-def _finish_page(pool, state, done_at, nonfinite, state0, n_paths, n_max):
+def _finish_page(pool, state, done_at, nonfinite, state0, n_max):
     """Record finished paths and refill their lanes with the next path indices."""
     step0 = pool.page * NOISE_PAGE
-    active = pool.path < n_paths
+    active = pool.path < pool.limit
     exited = done_at < NOISE_PAGE
     censored = ~exited & (step0 + NOISE_PAGE >= n_max)
     fin = active & (exited | censored)
-    idx = jnp.where(fin, pool.path, n_paths)
+    idx = jnp.where(fin, pool.path, pool.steps.shape[0])
     steps = pool.steps.at[idx].set(jnp.where(exited, step0 + done_at + 1, n_max), mode="drop")
     code = jnp.where(exited, jnp.where(nonfinite, NONFINITE, ESCAPED), CENSORED)
     status = pool.status.at[idx].set(code.astype(jnp.int8), mode="drop")
     rank = jnp.cumsum(fin, dtype=jnp.int32) - 1
-    newp = pool.next_path + rank
-    path = jnp.where(fin, jnp.minimum(newp, n_paths), pool.path)
-    next_path = jnp.minimum(pool.next_path + jnp.sum(fin, dtype=jnp.int32), n_paths)
+    path = jnp.where(fin, jnp.minimum(pool.next_path + rank, pool.limit), pool.path)
+    next_path = jnp.minimum(pool.next_path + jnp.sum(fin, dtype=jnp.int32), pool.limit)
     page = jnp.where(fin, 0, pool.page + 1)
     state = jax.tree_util.tree_map(
         lambda s, s0: jnp.where(fin.reshape((-1,) + (1,) * (s.ndim - 1)), s0, s), state, state0)
-    return _Pool(path, page, state, next_path, steps, status)
+    return pool._replace(path=path, page=page, state=state, next_path=next_path, steps=steps,
+                         status=status)
 
 
 def _signature(tree):
@@ -191,55 +246,121 @@ def _signature(tree):
     return str(jax.tree_util.tree_structure(tree))
 
 
-@eqx.filter_jit
-def _advance(params, pool, max_pages, *, n_paths, d, bridge, shrink_at, signature):
-    """Run pages until all paths are done, ``max_pages`` pages ran, or (queue empty and at
-    most ``shrink_at`` lanes busy). One compiled program per (width, static settings).
-    ``signature`` (unused in the body) keeps programs of different models apart."""
-    model, loss, exit, theta0, dt, n_max, key, first = params
+def _busy(pool):
+    return jnp.sum(pool.path < pool.limit, dtype=jnp.int32)
+
+
+def _advance_one(params, pool, max_pages, d, bridge, shrink_at):
+    """One device's pool: run pages until its paths are done, ``max_pages`` pages ran, or
+    (queue empty and at most ``shrink_at`` lanes busy). Returns the pool and
+    ``[pages run, busy lanes, escaped so far]``."""
+    model, loss, exit, theta0, dt, n_max, key = params
     width = pool.path.shape[0]
     state0 = jax.vmap(lambda _: model.init(theta0))(jnp.arange(width))
 
     def cond(c):
         pool, n = c
-        busy = jnp.sum(pool.path < n_paths, dtype=jnp.int32)
-        drained = (pool.next_path >= n_paths) & (busy <= shrink_at)
+        busy = _busy(pool)
+        drained = (pool.next_path >= pool.limit) & (busy <= shrink_at)
         return (busy > 0) & (n < max_pages) & ~drained
 
     def body(c):
         pool, n = c
         state, done_at, nonfinite = _run_page(model, loss, exit, key, pool, dt, n_max, d,
-                                              bridge, first)
-        return _finish_page(pool, state, done_at, nonfinite, state0, n_paths, n_max), n + 1
+                                              bridge)
+        return _finish_page(pool, state, done_at, nonfinite, state0, n_max), n + 1
 
     pool, n = jax.lax.while_loop(cond, body, (pool, jnp.asarray(0, jnp.int32)))
-    return pool, n
+    counts = jnp.stack([n, _busy(pool), jnp.sum(pool.status == ESCAPED, dtype=jnp.int32)])
+    return pool, counts
 
 
-@eqx.filter_jit
-def _compact(pool, n_paths, new_width):
+def _compact_one(pool, new_width):
     """Move the busy lanes to the front and keep ``new_width`` lanes."""
-    order = jnp.argsort(pool.path >= n_paths, stable=True)[:new_width]
+    order = jnp.argsort(pool.path >= pool.limit, stable=True)[:new_width]
     take = lambda x: x[order]
     return pool._replace(path=take(pool.path), page=take(pool.page),
                          state=jax.tree_util.tree_map(take, pool.state))
 
 
-def _initial_pool(model, theta0, n_paths, width):
-    path = jnp.arange(width, dtype=jnp.int32)
-    state = jax.vmap(lambda _: model.init(theta0))(path)
-    return _Pool(path, jnp.zeros(width, jnp.int32), state,
-                 jnp.asarray(width, jnp.int32), jnp.zeros(n_paths, jnp.int32),
-                 jnp.zeros(n_paths, jnp.int8))
+_AXIS = "paths"
+
+
+def _per_device(fn, mesh, replicated, pool):
+    """``fn(replicated, pool)`` on every device of ``mesh`` at once (shard_map, no
+    communication): ``pool`` leaves carry a leading device axis, each device runs its own
+    pool; ``replicated`` (a pytree whose array leaves are the same on every device) is
+    broadcast. Outputs get the device axis back."""
+    leaves, treedef = jax.tree_util.tree_flatten(replicated)
+    is_arr = [isinstance(x, jax.Array) for x in leaves]
+    dyn = [x for x, a in zip(leaves, is_arr) if a]
+
+    def local(dyn, pool):
+        pool = jax.tree_util.tree_map(lambda x: x[0], pool)
+        it = iter(dyn)
+        rep = treedef.unflatten([next(it) if a else x for x, a in zip(leaves, is_arr)])
+        out = fn(rep, pool)
+        return jax.tree_util.tree_map(lambda x: x[None], out)
+
+    spec = jax.sharding.PartitionSpec
+    return jax.shard_map(local, mesh=mesh, in_specs=(spec(), spec(_AXIS)),
+                         out_specs=spec(_AXIS), check_vma=False)(dyn, pool)
+
+
+@eqx.filter_jit
+def _advance(params, pool, max_pages, *, mesh, d, bridge, shrink_at, signature):
+    """All devices' pools advanced at once. One compiled program per (width, devices,
+    static settings); ``signature`` (unused in the body) keeps models apart."""
+    return _per_device(lambda r, p: _advance_one(r[0], p, r[1], d, bridge, shrink_at), mesh,
+                       (params, max_pages), pool)
+
+
+@eqx.filter_jit
+def _compact(pool, *, mesh, new_width):
+    return _per_device(lambda _, p: _compact_one(p, new_width), mesh, None, pool)
+
+
+def _initial_pool(model, theta0, limits, firsts, size, width):
+    """Stacked pools, one per device: device ``j`` owns paths ``firsts[j] + [0, limits[j])``
+    of the stream; ``size`` = max(limits) = length of each device's result arrays."""
+    n_dev = len(limits)
+    lane = np.arange(width, dtype=np.int32)
+    path = np.stack([np.minimum(lane, lim) for lim in limits]).astype(np.int32)
+    state = jax.vmap(lambda _: model.init(theta0))(jnp.arange(width))
+    state = jax.tree_util.tree_map(lambda s: jnp.broadcast_to(s, (n_dev, *s.shape)), state)
+    return _Pool(jnp.asarray(path), jnp.zeros((n_dev, width), jnp.int32), state,
+                 jnp.asarray(np.minimum(width, limits), jnp.int32),
+                 jnp.asarray(limits, jnp.int32), jnp.asarray(firsts, jnp.int32),
+                 jnp.zeros((n_dev, size), jnp.int32), jnp.zeros((n_dev, size), jnp.int8))
 
 
 def default_lanes(n_paths):
-    """Pool width. Wide enough to amortize the per-step loop overhead (on CPU it levels
-    off near 500 lanes for a 1-D problem: benchmarks/throughput.py), narrow enough that
-    refilling keeps lanes busy: with ``W = n_paths/4`` the queue phase covers most of the
-    work. Accelerators want far more lanes in flight."""
+    """Pool width (per device). Wide enough to amortize the per-step loop overhead (on CPU
+    it levels off near 500 lanes for a 1-D problem: benchmarks/throughput.py), narrow
+    enough that refilling keeps lanes busy: with ``W = n_paths/4`` the queue phase covers
+    most of the work. Accelerators want far more lanes in flight."""
     cap = 512 if jax.default_backend() == "cpu" else 1 << 16
     return int(min(n_paths, max(MIN_WIDTH, min(cap, n_paths // 4))))
+
+
+def _local_devices(devices):
+    """``devices`` argument -> list of local devices to spread the paths over."""
+    local = jax.local_devices()
+    if devices is None:
+        return local
+    if isinstance(devices, int | np.integer) and not isinstance(devices, bool):
+        k = _checks.integer("devices", devices, minimum=1)
+        if k > len(local):
+            raise ValueError(f"devices={k} but only {len(local)} local devices are visible")
+        return local[:k]
+    try:
+        devs = list(devices)
+    except TypeError:
+        devs = None
+    if not devs or not all(isinstance(x, jax.Device) for x in devs):
+        raise TypeError(f"devices must be None, a count >= 1 or a list of jax devices, got "
+                        f"{devices!r}")
+    return devs
 
 
 @dataclasses.dataclass
@@ -247,12 +368,15 @@ class RunInfo:
     """Bookkeeping of one ``escape`` call (for benchmarks and progress)."""
 
     wall_time: float = 0.0
-    executed_steps: int = 0  # lane-steps computed, busy or not
+    executed_steps: int = 0  # lane-steps computed, busy or not (this process)
     widths: list = dataclasses.field(default_factory=list)
+    devices: int = 1  # local devices used
+    processes: int = 1  # JAX processes that shared the paths
+    chunks: int = 0  # host round trips (one per jitted call)
 
 
 def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, bridge=True,
-           progress=None, first_path=0):
+           progress=None, first_path=0, devices=None, distributed=None):
     """Simulate ``n_paths`` paths from ``theta0`` until they leave the region ``exit``.
 
     Args:
@@ -264,13 +388,24 @@ def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, br
       n_paths: number of independent paths.
       dt: step size in SDE time; t_max: horizon (paths not out by then are censored).
       key: a JAX PRNG key. Path ``i`` uses only ``fold_in(key, i)``-derived noise.
-      lanes: pool width (default ``default_lanes(n_paths)``); does not change results.
+      lanes: pool width per device (default ``default_lanes``); does not change results.
       bridge: Brownian-bridge exit correction for Gaussian noise with half-space/box exits
         (SPEC §6, F28). Ignored where it does not apply.
-      progress: show a tqdm bar (default: when the run takes more than a few seconds).
+      progress: ``True``/``False``: show a tqdm bar (paths done, escaped so far, time
+        left) or not; ``None`` (default): a bar once the run has taken 3 s; a callable
+        ``progress(done, escaped, total)``: called instead of a bar. Updated between the
+        jitted chunks of the run (about every 0.5 s); results do not depend on it.
       first_path: global index of this run's first path: the run simulates paths
         ``first_path … first_path + n_paths − 1`` of the stream of ``key`` (so blocks of
         paths run separately — resumed runs, several hosts — equal one run of them all).
+      devices: local devices to spread the paths over: ``None`` (default) = all of
+        ``jax.local_devices()``, an int = the first that many, or a list of devices.
+        ``devices=1`` turns it off. Each device runs its own pool on a contiguous block of
+        path indices; results do not depend on it.
+      distributed: in a multi-process JAX cluster (``jax.distributed.initialize``),
+        ``None``/``True`` splits the paths into one contiguous block per process and
+        gathers every block to every process (all processes must call ``escape`` with the
+        same arguments); ``False``: this process runs all the paths by itself.
 
     Returns:
       ``EscapeResult`` with ``times`` (SDE time, ``inf`` if censored), ``escaped``,
@@ -281,58 +416,111 @@ def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, br
                                                key)
     if exit is None:
         raise TypeError("exit is required: an exit from sdesim.exits or a callable")
-    width = default_lanes(n_paths) if lanes is None else _checks.integer("lanes", lanes,
-                                                                         minimum=1)
-    width = min(width, n_paths)
+    if lanes is not None:
+        lanes = _checks.integer("lanes", lanes, minimum=1)
     n_max = math.ceil(float(t_max) / float(dt) - 1e-9)
     if n_max >= 2**31 - NOISE_PAGE:
         raise ValueError(f"t_max/dt must be < 2**31 steps, got {n_max}")
-    dtype = _float_dtype()
     first_path = _checks.integer("first_path", first_path, minimum=0)
     if first_path + n_paths >= 2**31:
         raise ValueError(f"first_path + n_paths must be < 2**31, got {first_path + n_paths}")
-    params = _arrayify((model, loss, exit, theta0, jnp.asarray(dt, dtype),
-                        jnp.asarray(n_max, jnp.int32), key, jnp.asarray(first_path, jnp.int32)))
-    d = theta0.shape[0]
-    bridge = bool(bridge) and getattr(model, "noise_kind", None) == "gaussian"
+    if not (progress is None or isinstance(progress, bool) or callable(progress)):
+        raise TypeError(f"progress must be None, True, False or a callable "
+                        f"(done, escaped, total), got {progress!r}")
+    devs = _local_devices(devices)
+    if distributed not in (None, True, False):
+        raise TypeError(f"distributed must be None, True or False, got {distributed!r}")
+    n_proc = jax.process_count() if distributed in (None, True) else 1
 
-    pool = _initial_pool(model, theta0, n_paths, width)
-    signature = _signature(params)
+    dtype = _float_dtype()
+    params = _arrayify((model, loss, exit, theta0, jnp.asarray(dt, dtype),
+                        jnp.asarray(n_max, jnp.int32), key))
+    run = dict(params=params, d=theta0.shape[0], lanes=lanes, progress=progress, devs=devs,
+               bridge=bool(bridge) and getattr(model, "noise_kind", None) == "gaussian")
+    t_start = _time.perf_counter()
+    if n_proc == 1:
+        steps, status, info = _run_block(first_path, n_paths, **run)
+    else:
+        steps, status, info = _run_distributed(first_path, n_paths, n_proc, run)
+    info.wall_time = _time.perf_counter() - t_start
+    return EscapeResult.from_steps(steps, status, dt=float(dt), t_max=float(t_max),
+                                   lr=_lr_of(model), info=info)
+
+
+def _run_distributed(first_path, n_paths, n_proc, run):
+    """This process's contiguous block of path indices, then an all-gather of the
+    results (over ``jax.distributed``'s collectives) so every process returns them all."""
+    from jax.experimental import multihost_utils
+
+    block = -(-n_paths // n_proc)
+    lo = min(jax.process_index() * block, n_paths)
+    count = min(block, n_paths - lo)
+    steps = np.zeros(block, np.int32)
+    status = np.zeros(block, np.int8)
     info = RunInfo()
+    if count > 0:
+        s, c, info = _run_block(first_path + lo, count, **run)
+        steps[:count], status[:count] = s, c
+    info.processes = n_proc
+    g_steps, g_status = multihost_utils.process_allgather((steps, status))
+    counts = [min(block, max(n_paths - p * block, 0)) for p in range(n_proc)]
+    take = lambda g: np.concatenate([np.asarray(g)[p, :c] for p, c in enumerate(counts)])
+    return take(g_steps), take(g_status), info
+
+
+def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge):
+    """Paths ``first_path + [0, n_paths)`` on the local devices ``devs``: one pool per
+    device, each on a contiguous sub-block. Returns (steps, status, RunInfo)."""
+    n_dev = max(1, min(len(devs), n_paths))
+    devs = devs[:n_dev]
+    size = -(-n_paths // n_dev)  # paths per device (the last may have fewer)
+    limits = [min(size, n_paths - j * size) for j in range(n_dev)]
+    firsts = [first_path + j * size for j in range(n_dev)]
+    width = min(default_lanes(size) if lanes is None else lanes, size)
+    mesh = jax.sharding.Mesh(np.array(devs), (_AXIS,))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(_AXIS))
+    model, theta0 = params[0], params[3]
+    pool = jax.device_put(_initial_pool(model, theta0, limits, firsts, size, width), sharding)
+    signature = _signature(params)
+    info = RunInfo(devices=n_dev)
     bar = None
     t_start = _time.perf_counter()
     pages = 64  # pages per call; grown so one call takes ~0.5 s (chunking never changes results)
     while True:
         shrink_at = width // 4 if width // 4 >= MIN_WIDTH else -1
         t0 = _time.perf_counter()
-        pool, n = _advance(params, pool, jnp.asarray(pages, jnp.int32), n_paths=n_paths, d=d,
-                           bridge=bridge, shrink_at=shrink_at, signature=signature)
-        next_path, busy = int(pool.next_path), int(jnp.sum(pool.path < n_paths))
+        pool, counts = _advance(params, pool, jnp.asarray(pages, jnp.int32), mesh=mesh, d=d,
+                                bridge=bridge, shrink_at=shrink_at, signature=signature)
+        counts = np.asarray(counts)  # (devices, [pages run, busy, escaped])
+        next_path = np.asarray(pool.next_path)
         elapsed = _time.perf_counter() - t0
-        info.executed_steps += int(n) * width * NOISE_PAGE
+        info.executed_steps += int(counts[:, 0].sum()) * width * NOISE_PAGE
         info.widths.append(width)
-        done = next_path - busy
-        if bar is None and (progress or (progress is None and busy > 0
-                                         and _time.perf_counter() - t_start > 3.0)):
+        info.chunks += 1
+        busy = int(counts[:, 1].sum())
+        done, escaped = int(next_path.sum()) - busy, int(counts[:, 2].sum())
+        if callable(progress) and not isinstance(progress, bool):
+            progress(done, escaped, n_paths)
+        elif bar is None and (progress or (progress is None and busy > 0
+                                           and _time.perf_counter() - t_start > 3.0)):
             from tqdm.auto import tqdm
             bar = tqdm(total=n_paths, desc="paths", unit="path", leave=False, mininterval=1.0)
         if bar is not None:
             bar.update(done - bar.n)
-            bar.set_postfix(escaped=int(jnp.sum(pool.status == ESCAPED)), refresh=False)
+            bar.set_postfix(escaped=escaped, refresh=False)
         if busy == 0:
             break
-        if next_path >= n_paths and busy <= shrink_at:
+        if np.all(next_path >= limits) and np.all(counts[:, 1] <= shrink_at):
             width = max(width // 4, MIN_WIDTH)
-            pool = _compact(pool, n_paths, width)
-        elif int(n) == pages and elapsed < 0.25:
+            pool = _compact(pool, mesh=mesh, new_width=width)
+        elif counts[:, 0].max() == pages and elapsed < 0.25:
             pages = min(pages * 2, 1 << 16)
     if bar is not None:
         bar.close()
-    info.wall_time = _time.perf_counter() - t_start
-    steps = np.asarray(pool.steps, dtype=np.int64)
-    status = np.asarray(pool.status)
-    return EscapeResult.from_steps(steps, status, dt=float(dt), t_max=float(t_max),
-                                   lr=_lr_of(model), info=info)
+    steps = np.asarray(pool.steps).reshape(-1)
+    status = np.asarray(pool.status).reshape(-1)
+    keep = np.concatenate([np.arange(lim) + j * size for j, lim in enumerate(limits)])
+    return steps[keep].astype(np.int64), status[keep], info
 
 
 def _lr_of(model):
