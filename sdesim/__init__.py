@@ -1,8 +1,9 @@
 """sdesim: simulate the SDEs of deep-learning optimizers and measure how fast they escape
 from loss basins. See README.md and SPEC.md."""
 
-from . import exits, landscapes, models, noise, stats
+from . import exits, landscapes, models, noise, optim, stats
 from .engine import Trajectories, escape, simulate
+from .optim import escape_algorithm
 from .stats import EscapeResult
 
 try:  # theory needs only numpy/scipy; imported lazily by users as sd.theory
@@ -11,5 +12,5 @@ except ImportError:  # pragma: no cover - while the module is being written
     theory = None
 
 __version__ = "0.1.0"
-__all__ = ["escape", "simulate", "EscapeResult", "Trajectories", "exits", "landscapes",
-           "models", "noise", "stats", "theory"]
+__all__ = ["escape", "escape_algorithm", "simulate", "EscapeResult", "Trajectories", "exits",
+           "landscapes", "models", "noise", "optim", "stats", "theory"]
