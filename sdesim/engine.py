@@ -293,12 +293,12 @@ def _per_device(fn, mesh, replicated, pool):
     broadcast. Outputs get the device axis back."""
     leaves, treedef = jax.tree_util.tree_flatten(replicated)
     is_arr = [isinstance(x, jax.Array) for x in leaves]
-    dyn = [x for x, a in zip(leaves, is_arr) if a]
+    dyn = [x for x, a in zip(leaves, is_arr, strict=True) if a]
 
     def local(dyn, pool):
         pool = jax.tree_util.tree_map(lambda x: x[0], pool)
         it = iter(dyn)
-        rep = treedef.unflatten([next(it) if a else x for x, a in zip(leaves, is_arr)])
+        rep = treedef.unflatten([next(it) if a else x for x, a in zip(leaves, is_arr, strict=True)])
         out = fn(rep, pool)
         return jax.tree_util.tree_map(lambda x: x[None], out)
 
