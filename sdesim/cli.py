@@ -83,7 +83,17 @@ MODELS = {
     "sgd_levy": _LEVY,
     "adam_levy": _ADAM_LEVY,
     "adal": dict(_ADAM_LEVY, decay="bool"),
+    # a discrete optimizer (sdesim.optim, optax) run by the engine, one iteration per step
+    "algorithm": dict(optimizer=("sgd", "momentum", "adam", "adai", "adal"), lr="num",
+                      beta0="num", beta1="num", beta2="num", eps="num",
+                      style=("pytorch", "adam"), decay="bool", weight_decay="num",
+                      alpha="num", noise="table", batch_size="int", n_data="int",
+                      data_seed="int"),
 }
+# hyperparameters of each discrete optimizer (sdesim.optim.<name>(lr, ...))
+OPTIMIZER_KEYS = {"sgd": (), "momentum": ("beta1", "style"), "adam": ("beta1", "beta2", "eps"),
+                  "adai": ("beta0", "beta2", "eps", "weight_decay"),
+                  "adal": ("beta1", "beta2", "eps", "decay")}
 NOISES = {
     "isotropic": dict(variance="num"),
     "fixed": dict(cov="vec|mat"),
@@ -105,7 +115,7 @@ REQUIRED = {
     "langevin": ("temperature",), "underdamped": ("mass", "friction", "temperature"),
     "sgd": ("lr", "noise"), "momentum": ("lr", "beta1", "noise"), "adam": ("lr", "noise"),
     "adai": ("lr", "noise"), "sgd_levy": ("lr", "alpha"), "adam_levy": ("lr", "alpha"),
-    "adal": ("lr", "alpha"),
+    "adal": ("lr", "alpha"), "algorithm": ("optimizer", "lr"),
     "isotropic": ("variance",), "fixed": ("cov",), "hessian": ("batch_size",),
     "minibatch": ("batch_size",), "minibatch_fixed": ("batch_size",),
     "halfspace": ("normal", "offset"), "box": ("lower", "upper"),
@@ -197,6 +207,8 @@ def validate(cfg):
     if mname in ("sgd_levy", "adam_levy", "adal") and ("sigma" in mc) == ("noise" in mc):
         raise ConfigError(f"[model] {mname} needs exactly one of 'sigma' (a number, a list "
                           f"or a matrix: the noise scale Σ) or a [model.noise] table")
+    if mname == "algorithm":
+        _check_algorithm(mc, lname)
     if "noise" in mc:
         kind = _choose("model.noise", mc["noise"], "kind", NOISES)
         _check_table("model.noise", mc["noise"], NOISES[kind], REQUIRED[kind])
@@ -204,11 +216,39 @@ def validate(cfg):
             raise ConfigError(f"[model.noise] kind = \"minibatch\" needs a landscape with a "
                               f"data model (styblinski_tang), not {lname}; use hessian, "
                               f"isotropic or fixed")
-    _check_table("run", cfg["run"], RUN, REQUIRED["run"], skip=())
+    # a discrete optimizer steps one iteration per step: dt = lr unless given
+    _check_table("run", cfg["run"], RUN, [k for k in REQUIRED["run"]
+                                          if not (k == "dt" and mname == "algorithm")],
+                 skip=())
+    if mname == "algorithm" and cfg["run"].get("dt", mc["lr"]) != mc["lr"]:
+        raise ConfigError(f"[run] dt = {cfg['run']['dt']} but [model] lr = {mc['lr']}: a "
+                          f"discrete optimizer runs one iteration per step, dt = lr (leave "
+                          f"dt out)")
     for k in ("n_paths", "block", "lanes"):
         if k in cfg["run"] and cfg["run"][k] < 1:
             raise ConfigError(f"[run] {k} = {cfg['run'][k]}: expected an integer >= 1")
     return cfg
+
+
+def _check_algorithm(mc, lname):
+    opt = mc["optimizer"]
+    for k in mc:
+        if k in OPTIMIZER_KEYS["adal"] + OPTIMIZER_KEYS["adai"] + ("style",) and \
+                k not in OPTIMIZER_KEYS[opt]:
+            raise ConfigError(f"[model] {k} is not a hyperparameter of optimizer = \"{opt}\"; "
+                              f"its hyperparameters: lr"
+                              + "".join(", " + h for h in OPTIMIZER_KEYS[opt]))
+    if "batch_size" in mc and ("noise" in mc or "alpha" in mc):
+        raise ConfigError("[model] give batch_size (minibatch gradients from data) or a "
+                          "[model.noise] table (injected noise), not both")
+    if ("n_data" in mc or "data_seed" in mc) and "batch_size" not in mc:
+        raise ConfigError("[model] n_data/data_seed need batch_size (minibatch gradients)")
+    if "alpha" in mc and "noise" not in mc:
+        raise ConfigError("[model] alpha needs a [model.noise] table (the covariance model "
+                          "that sets the SαS noise scale (C/2)^(1/2))")
+    if "batch_size" in mc and lname != "styblinski_tang":
+        raise ConfigError(f"[model] batch_size draws minibatches from the landscape's data "
+                          f"model (styblinski_tang), not {lname}; use a [model.noise] table")
 
 
 # ---------------------------------------------------------------------------------------
@@ -405,6 +445,49 @@ def build(cfg, reference=True):
         raise ConfigError(f"[landscape] theta0 has {len(theta0)} coordinates but dim = {dim}")
 
     mname = mc["name"]
+    if mname == "algorithm":
+        model = _algorithm(mc, loss, theta0)
+    else:
+        model = _model(mname, mc, loss, theta0)
+    # value checks (lr > 0, shapes, ...) now, as a config error naming the argument
+    model.check(len(theta0))
+    sd.exits.as_exit(exit)
+    if hasattr(loss, "check"):
+        loss.check()
+
+    n = rc["n_paths"]
+    run = dict(n_paths=n, dt=float(rc.get("dt", mc.get("lr", 0.0))), t_max=float(rc["t_max"]),
+               key=jax.random.key(int(rc.get("seed", 0))), bridge=bool(rc.get("bridge", True)),
+               block=int(rc.get("block", _default_block(n))))
+    if "lanes" in rc:
+        run["lanes"] = int(rc["lanes"])
+    ref = _reference(model, loss, cfg) if reference else None
+    return model, loss, np.asarray(theta0, float), exit, run, ref
+
+
+def _algorithm(mc, loss, theta0):
+    """[model] name = "algorithm": sdesim.optim.Algorithm with an optax optimizer."""
+    import jax
+
+    from sdesim import optim
+
+    opt = mc["optimizer"]
+    hyper = {k: mc[k] for k in OPTIMIZER_KEYS[opt] if k in mc}
+    kw = dict(lr=float(mc["lr"]))
+    if "batch_size" in mc:
+        kw["data"] = loss.sample_data(jax.random.key(mc.get("data_seed", 0)),
+                                      mc.get("n_data", 10_000))
+        kw["batch_size"] = mc["batch_size"]
+    if "noise" in mc:
+        kw["noise"] = _noise(mc["noise"], loss, theta0)
+    if "alpha" in mc:
+        kw["alpha"] = float(mc["alpha"])
+    return optim.Algorithm(getattr(optim, opt)(float(mc["lr"]), **hyper), **kw)
+
+
+def _model(mname, mc, loss, theta0):
+    import sdesim as sd
+
     kw = {k: (v if isinstance(v, str | bool) else _arr(v)) for k, v in mc.items()
           if k not in ("name", "noise", "sigma")}
     if "noise" in mc:
@@ -416,27 +499,17 @@ def build(cfg, reference=True):
            "sgd": sd.models.SGD, "momentum": sd.models.Momentum, "adam": sd.models.Adam,
            "adai": sd.models.Adai, "sgd_levy": sd.models.SGDLevy,
            "adam_levy": sd.models.AdamLevy, "adal": sd.models.AdaL}[mname]
-    model = cls(**kw)
-    # value checks (lr > 0, shapes, ...) now, as a config error naming the argument
-    model.check(len(theta0))
-    sd.exits.as_exit(exit)
-    if hasattr(loss, "check"):
-        loss.check()
-
-    n = rc["n_paths"]
-    run = dict(n_paths=n, dt=float(rc["dt"]), t_max=float(rc["t_max"]),
-               key=jax.random.key(int(rc.get("seed", 0))), bridge=bool(rc.get("bridge", True)),
-               block=int(rc.get("block", _default_block(n))))
-    if "lanes" in rc:
-        run["lanes"] = int(rc["lanes"])
-    ref = _reference(model, loss, cfg) if reference else None
-    return model, loss, np.asarray(theta0, float), exit, run, ref
+    return cls(**kw)
 
 
 def _default_block(n_paths):
-    """Paths per saved block: about 8 resume points, each block >= 1000 paths (a block
-    has its own drain tail; at 1000 paths and up the pool shrinks through the tail)."""
-    return int(max(1000, -(-n_paths // 8)))
+    """Paths per saved block (the resume unit): an eighth of the run, but at least 16 pool
+    widths. Each block drains its own slow tail, which costs lane-steps: measured on the
+    default experiment (benchmarks/progress_overhead.py), blocks of 16 widths run +7%
+    lane-steps over one call, 8 widths +14%. Runs below 16 widths are one block."""
+    from sdesim.engine import default_lanes
+
+    return int(min(n_paths, max(-(-n_paths // 8), 16 * default_lanes(n_paths))))
 
 
 def _reference(model, loss, cfg):

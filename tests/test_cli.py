@@ -325,3 +325,58 @@ def test_figures_mapping_covers_every_figure(tmp_path, capsys):
     (tmp_path / "figures" / "orphan.png").write_bytes(b"")
     assert cli.figure_scripts(tmp_path) == {"orphan": None,
                                             "scaling": tmp_path / "benchmarks" / "new.py"}
+
+
+# -- discrete optimizers (sdesim.optim) ---------------------------------------------------
+
+ALGORITHM = """\
+[landscape]
+name = "styblinski_tang"
+dim = 2
+sharpness = 1.0
+data_std = 1.0
+
+[model]
+name = "algorithm"
+optimizer = "adai"
+lr = 0.05
+beta0 = 0.2
+batch_size = 2
+n_data = 500
+data_seed = 7
+
+[run]
+n_paths = 24
+t_max = 20.0
+seed = 5
+"""
+
+
+def test_algorithm_section_equals_escape_algorithm(tmp_path):
+    out = tmp_path / "o"
+    assert cli.main(["run", write(tmp_path, ALGORITHM), "--out", str(out),
+                     "--no-progress"]) == 0
+    rows = read_csv(out / "paths.csv")
+    st = sd.landscapes.StyblinskiTang(2, 1.0, 1.0)
+    th0, ex = st.basin("local")
+    ref = sd.optim.escape_algorithm(sd.optim.adai(0.05, beta0=0.2), st, th0, ex, lr=0.05,
+                                    n_iters=400, n_paths=24, key=jax.random.key(5),
+                                    data=st.sample_data(jax.random.key(7), 500), batch_size=2,
+                                    progress=False)
+    np.testing.assert_array_equal(rows["time"], np.float64([f"{t:.9g}" for t in ref.times]))
+    np.testing.assert_array_equal(rows["iterations"],
+                                  np.float64([f"{t:.9g}" for t in ref.iterations]))
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (("beta0 = 0.2", "beta1 = 0.9"), "[model] beta1 is not a hyperparameter of optimizer = "
+                                     "\"adai\"; its hyperparameters: lr, beta0, beta2, eps"),
+    (("t_max = 20.0", "t_max = 20.0\ndt = 0.01"), "[run] dt = 0.01 but [model] lr = 0.05"),
+    (('optimizer = "adai"', 'optimizer = "lion"'), "[model] optimizer = 'lion': expected one "
+                                                   "of \"sgd\", \"momentum\""),
+    (("batch_size = 2", "batch_size = 2\nalpha = 1.5"), "not both"),
+])
+def test_algorithm_errors(tmp_path, capsys, edit, needle):
+    assert cli.main(["run", write(tmp_path, ALGORITHM.replace(*edit)), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
