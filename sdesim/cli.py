@@ -505,8 +505,9 @@ def _model(mname, mc, loss, theta0):
 def _default_block(n_paths):
     """Paths per saved block (the resume unit): an eighth of the run, but at least 16 pool
     widths. Each block drains its own slow tail, which costs lane-steps: measured on the
-    default experiment (benchmarks/progress_overhead.py), blocks of 16 widths run +7%
-    lane-steps over one call, 8 widths +14%. Runs below 16 widths are one block."""
+    default experiment (benchmarks/progress_overhead.py), blocks of 16 widths run +3%
+    lane-steps over one call, 8 widths +10%, 4 widths +26%. Runs below 16 widths are one
+    block."""
     from sdesim.engine import default_lanes
 
     return int(min(n_paths, max(-(-n_paths // 8), 16 * default_lanes(n_paths))))
@@ -963,6 +964,12 @@ def _plot_sweep(path, rows, x, xkey, pts, cross):
     pos = x[x > 0]
     if xkey != "point" and pos.size == x.size and x.max() / x.min() >= 4:
         ax.set_xscale("log")
+        ticks = np.unique(x)
+        if ticks.size <= 12:  # label the swept values themselves, not powers of ten
+            import matplotlib.ticker
+
+            ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set(yscale="log", xlabel=xkey, ylabel="escape rate (per unit SDE time)",
            title="escape rate vs " + xkey)
     if xkey == "point":
@@ -982,7 +989,8 @@ def figure_scripts(root=None):
         for name in re.findall(r"[\"']([A-Za-z0-9_]+)\.png[\"']", p.read_text()):
             found.setdefault(name, p)
     for p in sorted((root / "figures").glob("*.png")):
-        found.setdefault(p.stem, None)
+        same = root / "benchmarks" / f"{p.stem}.py"  # a script that builds the name itself
+        found.setdefault(p.stem, same if same.exists() else None)
     return dict(sorted(found.items()))
 
 
