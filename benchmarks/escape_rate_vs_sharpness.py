@@ -79,7 +79,7 @@ def optimizers(noise):
     }
 
 
-def prefactor(name, k, batch):
+def prefactor(name, k, batch, lr=None):
     """Kramers prefactor ν(k) of the d-D rate (d coordinates, each escaping at the 1-D
     rate): underdamped F10 ``(λ_b/ω_b)(ω_a/2π)`` with the optimizer's mass and friction at
     the minimum (theory.optimizer_dynamics), its overdamped limit ``sqrt(H_a|H_b|)/2π``
@@ -91,7 +91,8 @@ def prefactor(name, k, batch):
     c = float(st.grad_cov(jnp.asarray([cp["local_min"]]))[0]) / batch
     if name == "sgd":
         return DIM * np.sqrt(h_a * abs(h_b)) / (2 * np.pi)
-    dyn = theory.optimizer_dynamics("momentum" if name == "adai" else name, LR[name], c,
+    lr = LR[name] if lr is None else lr
+    dyn = theory.optimizer_dynamics("momentum" if name == "adai" else name, lr, c,
                                     beta1=BETA1)
     m, gam = float(dyn["mass"]), float(dyn["friction"])
     w_a, w_b = np.sqrt(h_a / m), np.sqrt(abs(h_b) / m)
@@ -102,12 +103,13 @@ def prefactor(name, k, batch):
 E_MIN = 3.0  # fit only points whose predicted ΔL/T >= E_MIN (Kramers regime)
 
 
-def predicted_exponent(name, k, batch):
+def predicted_exponent(name, k, batch, lr=None):
     """ΔL/T at the minimum from theory.optimizer_dynamics (the SDE's own temperature)."""
+    lr = LR[name] if lr is None else lr
     st = sd.landscapes.StyblinskiTang(1, k, DATA_STD)
     cp = st.critical_points()
     c = float(st.grad_cov(jnp.asarray([cp["local_min"]]))[0]) / batch
-    dyn = theory.optimizer_dynamics("momentum" if name == "adai" else name, LR[name], c,
+    dyn = theory.optimizer_dynamics("momentum" if name == "adai" else name, lr, c,
                                     beta1=BETA1)
     barrier = float(st.potential_1d(cp["saddle"]) - st.potential_1d(cp["local_min"]))
     return barrier / float(dyn["temperature"])

@@ -256,6 +256,10 @@ def test_injected_levy_noise_uses_the_levy_scale():
     got, _ = alg.step(alg.init(th), 0.0, lr, DW, z)
     want = th - lr * (jax.grad(DW)(th) + np.sqrt(c / 2) * z)
     np.testing.assert_allclose(got.theta, want, rtol=1e-6)
+    # ... which is the Euler step of Lévy SGD at dt = lr (ε h^{1/α} = lr), noise −z
+    levy = sd.models.SGDLevy(lr, 1.5, sd.noise.isotropic(c))
+    want2, _ = levy.step(th, 0.0, jnp.asarray(lr, th.dtype), DW, -z)
+    np.testing.assert_allclose(got.theta, want2, rtol=1e-5)
 
 
 def ratio_interval(num, den, z=2.576):
