@@ -1,17 +1,30 @@
-"""Throughput of sd.escape vs diffrax, a vectorized NumPy loop and a bare fused lax.scan.
+"""Throughput of sd.escape vs diffrax, a vectorized NumPy loop and bare fused lax.scans.
 
-Problem: overdamped Langevin in the 1-D double well U = ΔU((x)² − 1)², ΔU = 1, T = 0.25,
-dt = 0.01, start at the left minimum, exit at the saddle; 2 000 paths by default.
+Two problems, every contender in this one process (compare ratios within one run; the
+machine may be shared):
+
+* ``dw``: overdamped Langevin in the 1-D double well U = ΔU(x² − 1)², ΔU = 1, T = 0.25,
+  dt = 0.01, start at the left minimum, exit at the saddle (Brownian bridge on).
+* ``st``: Gaussian SGD diffusion with Hessian-shaped noise C = max(|H|, 4)/B on the 10-D
+  Styblinski–Tang landscape (data_std = 1), lr = 1, B = 2, dt = 0.002, from the local
+  minimum, exit when any coordinate crosses its saddle (box exit, bridge on).
+
 Metric: *useful path-steps per second* = (sum over paths of the steps each path is alive)
-/ wall time, compile excluded (each contender is run once to warm up, then timed). The bare
-scan has no exit logic: every one of its steps counts, it is the limit.
+/ wall time, compile excluded (each contender runs once to warm up, then best of
+``--repeats``). The bare scans step the same model with ``model.step`` and no exit logic
+at all (every step counts): "bare scan (same noise)" draws its normals like the engine
+(both halves of each threefry hash), "bare scan (jax.random.normal)" like textbook JAX
+code; the first is the limit of the engine's design. Lane utilization = useful ÷ executed
+lane-steps. Progress overhead: the same run with and without the tqdm bar.
 
-    python benchmarks/throughput.py [--paths 2000] [--repeats 3] [--json out.json]
+    python benchmarks/throughput.py [--paths 2000] [--repeats 5] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
 import os
@@ -23,48 +36,92 @@ import jax.numpy as jnp
 import numpy as np
 
 import sdesim as sd
+from sdesim import engine
 
 BARRIER, TEMP, DT = 1.0, 0.25, 0.01
 
 
-def grad_u(x):
-    return 4 * BARRIER * x * (x**2 - 1)
-
-
-def run_sdesim(n, key):
+def double_well(temp=TEMP, t_max=1e5, dt=DT):
     dw = sd.landscapes.DoubleWell(barrier=BARRIER)
     th0, ex = dw.basin("left")
-    res = sd.escape(sd.models.Langevin(TEMP), dw, th0, ex, n_paths=n, dt=DT, t_max=1e5,
-                    key=key, progress=False)
-    return res.useful_steps, res
+    return dict(name="1-D double well, Langevin", model=sd.models.Langevin(temp), loss=dw,
+                theta0=th0, exit=ex, dt=dt, t_max=t_max)
 
 
-def run_diffrax(n, key):
+def styblinski(dim=10, t_max=1e3, dt=0.002, lr=1.0, batch=2.0, floor=4.0):
+    st = sd.landscapes.StyblinskiTang(dim, 1.0, 1.0)
+    th0, ex = st.basin("local")
+    model = sd.models.SGD(lr, sd.noise.hessian(batch, floor=floor))
+    return dict(name=f"{dim}-D Styblinski–Tang, SGD, Hessian noise", model=model, loss=st,
+                theta0=th0, exit=ex, dt=dt, t_max=t_max)
+
+
+def run_sdesim(spec, n, key, **kw):
+    kw.setdefault("progress", False)
+    return sd.escape(spec["model"], spec["loss"], spec["theta0"], spec["exit"], n_paths=n,
+                     dt=spec["dt"], t_max=spec["t_max"], key=key, **kw)
+
+
+def make_bare_scan(spec, n, n_steps, noise="engine"):
+    """n paths, n_steps steps of model.step, no exits: the limit. ``noise``: 'engine'
+    (normals from both halves of each threefry hash, as sd.escape) or 'jax' (one
+    jax.random.normal call per step)."""
+    model, loss = spec["model"], spec["loss"]
+    th0 = jnp.asarray(spec["theta0"], jnp.result_type(float))
+    d = th0.shape[0]
+    dt = jnp.asarray(spec["dt"], th0.dtype)
+
+    @jax.jit
+    def run(key):
+        x0 = jax.vmap(lambda _: model.init(th0))(jnp.arange(n))
+
+        def body(x, k):
+            kk = jax.random.fold_in(key, k)
+            if noise == "engine":
+                z = engine._normal_from_bits(engine._words(kk, n * d, th0.dtype), th0.dtype)
+                z = z.reshape(n, d)
+            else:
+                z = jax.random.normal(kk, (n, d), th0.dtype)
+            t = k.astype(th0.dtype) * dt
+            return jax.vmap(lambda s, zi: model.step(s, t, dt, loss, zi)[0])(x, z), None
+
+        x, _ = jax.lax.scan(body, x0, jnp.arange(n_steps))
+        return x
+
+    return run
+
+
+def make_diffrax(spec, n):
+    """diffrax.diffeqsolve (Euler–Maruyama, Event at the exit) vmapped over n paths."""
     import diffrax
 
-    def drift(t, y, args):
-        return -grad_u(y)
-
-    def diffusion(t, y, args):
-        return jnp.sqrt(2 * TEMP) * jnp.eye(1)
-
-    cond = lambda t, y, args, **kw: y[0] > 0.0
+    model, loss, ex = spec["model"], spec["loss"], spec["exit"]
+    drift, diffusion = model.vector_field(loss)
+    y0 = jnp.asarray(spec["theta0"], jnp.result_type(float))
+    d = y0.shape[0]
+    cond = lambda t, y, args, **kw: ex.outside(y)
 
     @jax.jit
     @jax.vmap
     def solve(k):
-        bm = diffrax.UnsafeBrownianPath(shape=(1,), key=k)
+        bm = diffrax.UnsafeBrownianPath(shape=(d,), key=k)
         terms = diffrax.MultiTerm(diffrax.ODETerm(drift), diffrax.ControlTerm(diffusion, bm))
-        sol = diffrax.diffeqsolve(terms, diffrax.Euler(), 0.0, 1e5, DT, jnp.array([-1.0]),
+        sol = diffrax.diffeqsolve(terms, diffrax.Euler(), 0.0, spec["t_max"], spec["dt"], y0,
                                   event=diffrax.Event(cond), max_steps=None,
                                   adjoint=diffrax.ForwardMode(),
                                   saveat=diffrax.SaveAt(t1=True))
         return sol.ts[-1], sol.stats["num_steps"]
 
-    keys = jax.random.split(key, n)
-    t, steps = solve(keys)
-    jax.block_until_ready(t)
-    return int(np.sum(steps)), solve, keys
+    def go(key):
+        t, steps = solve(jax.random.split(key, n))
+        jax.block_until_ready(t)
+        return int(np.sum(steps))
+
+    return go
+
+
+def grad_u(x):
+    return 4 * BARRIER * x * (x**2 - 1)
 
 
 def run_numpy(n, seed):
@@ -82,82 +139,111 @@ def run_numpy(n, seed):
     return useful
 
 
-def make_scan(n, n_steps):
-    @jax.jit
-    def run(key):
-        def body(x, k):
-            z = jax.random.normal(jax.random.fold_in(key, k), x.shape)
-            return x - grad_u(x) * DT + jnp.sqrt(2 * TEMP * DT) * z, None
-
-        x, _ = jax.lax.scan(body, jnp.full((n,), -1.0), jnp.arange(n_steps))
-        return x
-
-    return run
-
-
-def timed(fn, repeats):
-    best = np.inf
-    out = None
-    for _ in range(repeats):
+def best_of(fn, repeats):
+    """(best seconds, last output) of ``fn(i)`` over ``repeats`` calls."""
+    best, out = np.inf, None
+    for i in range(repeats):
         t0 = time.perf_counter()
-        out = fn()
+        out = fn(i)
         best = min(best, time.perf_counter() - t0)
     return best, out
+
+
+def compare(spec, n, repeats, diffrax=True, numpy_baseline=False):
+    """All contenders on one problem. Returns rows {name: dict(seconds, useful_steps)}."""
+    rows = {}
+    run_sdesim(spec, n, jax.random.key(0))  # compile
+    t, res = best_of(lambda i: run_sdesim(spec, n, jax.random.key(1 + i)), repeats)
+    rows["sdesim.escape"] = dict(seconds=t, useful_steps=res.useful_steps,
+                                 utilization=res.useful_steps / res.info.executed_steps)
+    n_steps = max(1, int(round(res.useful_steps / n)))
+    for noise, label in (("engine", "bare scan (same noise)"),
+                         ("jax", "bare scan (jax.random.normal)")):
+        scan = make_bare_scan(spec, n, n_steps, noise)
+        jax.block_until_ready(scan(jax.random.key(0)))
+        t, _ = best_of(lambda i, f=scan: jax.block_until_ready(f(jax.random.key(i))), repeats)
+        rows[label] = dict(seconds=t, useful_steps=n * n_steps)
+    if diffrax:
+        go = make_diffrax(spec, n)
+        go(jax.random.key(0))
+        t, useful = best_of(lambda i: go(jax.random.key(1 + i)), max(1, repeats // 3))
+        rows["diffrax (vmap, Euler, Event)"] = dict(seconds=t, useful_steps=useful)
+    if numpy_baseline:
+        t, useful = best_of(lambda i: run_numpy(n, i), max(1, repeats // 3))
+        rows["numpy (vectorized, compacting)"] = dict(seconds=t, useful_steps=useful)
+    ref = rows["sdesim.escape"]["useful_steps"] / rows["sdesim.escape"]["seconds"]
+    for r in rows.values():
+        r["steps_per_s"] = r["useful_steps"] / r["seconds"]
+        r["sdesim_ratio"] = ref / r["steps_per_s"]
+    return rows
+
+
+def progress_overhead(spec, n, repeats):
+    """Same run with the tqdm bar (written to a buffer) and without; interleaved, best of
+    ``repeats`` each. Returns (seconds off, seconds on, host round trips per run)."""
+    run_sdesim(spec, n, jax.random.key(0))
+    off, on = np.inf, np.inf
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        res = run_sdesim(spec, n, jax.random.key(1 + i), progress=False)
+        off = min(off, time.perf_counter() - t0)
+        with contextlib.redirect_stderr(io.StringIO()):
+            t0 = time.perf_counter()
+            run_sdesim(spec, n, jax.random.key(1 + i), progress=True)
+            on = min(on, time.perf_counter() - t0)
+    return off, on, res.info.chunks
+
+
+def print_rows(title, rows):
+    print(f"\n{title}")
+    print(f"{'method':32s} {'useful steps':>13s} {'seconds':>8s} {'steps/s':>10s} "
+          f"{'sdesim / this':>13s}")
+    for name, r in rows.items():
+        print(f"{name:32s} {r['useful_steps']:13d} {r['seconds']:8.3f} "
+              f"{r['steps_per_s']:10.3e} {r['sdesim_ratio']:13.2f}")
+    print(f"sdesim lane utilization (useful / executed steps): "
+          f"{rows['sdesim.escape']['utilization']:.3f}")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--paths", type=int, default=2000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--progress-paths", type=int, default=20000,
+                    help="paths of the progress on/off run (long enough for several chunks)")
     ap.add_argument("--skip-diffrax", action="store_true")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    n, key = args.paths, jax.random.key(0)
-    rows = {}
-
-    # sd.escape (warm-up compiles; a new key each timed call, same shapes)
-    run_sdesim(n, key)
-    t, (useful, res) = timed(lambda: run_sdesim(n, jax.random.key(1)), args.repeats)
-    rows["sdesim.escape"] = dict(seconds=t, useful_steps=useful,
-                                 utilization=useful / res.info.executed_steps)
-    mean_steps = useful / n
-
-    # bare scan: the same number of path-steps as sd.escape's useful work
-    n_steps = int(round(mean_steps))
-    scan = make_scan(n, n_steps)
-    jax.block_until_ready(scan(key))
-    t, _ = timed(lambda: jax.block_until_ready(scan(jax.random.key(2))), args.repeats)
-    rows["bare lax.scan (no exits)"] = dict(seconds=t, useful_steps=n * n_steps)
-
-    if not args.skip_diffrax:
-        _, solve, keys = run_diffrax(n, key)
-        def go():
-            t_, s_ = solve(keys)
-            jax.block_until_ready(t_)
-            return int(np.sum(s_))
-        t, useful_d = timed(go, max(1, args.repeats - 2))
-        rows["diffrax (vmap, Euler, Event)"] = dict(seconds=t, useful_steps=useful_d)
-
-    t, useful_np = timed(lambda: run_numpy(n, 0), max(1, args.repeats - 2))
-    rows["numpy (vectorized, compacting)"] = dict(seconds=t, useful_steps=useful_np)
-
-    ref = rows["sdesim.escape"]
-    ref_rate = ref["useful_steps"] / ref["seconds"]
-    print(f"1-D double well, {n} paths, dt={DT}, T={TEMP}; device: "
-          f"{jax.devices()[0].device_kind}, {os.cpu_count()} cpus, {platform.machine()}")
-    print(f"{'method':34s} {'useful steps':>14s} {'seconds':>9s} {'steps/s':>12s} "
-          f"{'sdesim / this':>14s}")
-    for name, r in rows.items():
-        rate = r["useful_steps"] / r["seconds"]
-        r["steps_per_s"] = rate
-        r["sdesim_ratio"] = ref_rate / rate
-        print(f"{name:34s} {r['useful_steps']:14d} {r['seconds']:9.3f} {rate:12.3e} "
-              f"{ref_rate / rate:14.2f}")
-    print(f"sdesim lane utilization (useful / executed steps): {ref['utilization']:.3f}")
+    n = args.paths
+    dev = jax.devices()[0]
+    print(f"device: {dev.platform} ({dev.device_kind}), {len(jax.devices())} device(s), "
+          f"{os.cpu_count()} cpus, {platform.machine()}; {n} paths; jax {jax.__version__}")
+    out = dict(paths=n, device=f"{dev.platform} {dev.device_kind}", cases={})
+    summary = []
+    for key, spec, numpy_baseline in (("dw", double_well(), True),
+                                      ("st", styblinski(), False)):
+        rows = compare(spec, n, args.repeats, diffrax=not args.skip_diffrax,
+                       numpy_baseline=numpy_baseline)
+        print_rows(f"{spec['name']}, dt={spec['dt']}", rows)
+        out["cases"][key] = dict(name=spec["name"], dt=spec["dt"], rows=rows)
+        line = (f"{spec['name']}: sdesim = {rows['bare scan (same noise)']['sdesim_ratio']:.2f}"
+                f"x bare scan (same noise), "
+                f"{rows['bare scan (jax.random.normal)']['sdesim_ratio']:.2f}x bare scan "
+                f"(jax.random.normal)")
+        if "diffrax (vmap, Euler, Event)" in rows:
+            line += f", {rows['diffrax (vmap, Euler, Event)']['sdesim_ratio']:.1f}x diffrax"
+        summary.append(line)
+    off, on, chunks = progress_overhead(double_well(), args.progress_paths,
+                                        max(2, args.repeats // 2))
+    out["progress"] = dict(paths=args.progress_paths, seconds_off=off, seconds_on=on,
+                           overhead=on / off - 1, chunks=chunks)
+    summary.append(f"progress bar overhead ({args.progress_paths} paths, {chunks} chunks): "
+                   f"{100 * (on / off - 1):+.1f}% ({off:.3f} s off, {on:.3f} s on)")
+    print("\n" + "\n".join(summary))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(paths=n, dt=DT, temperature=TEMP, rows=rows), f, indent=1)
-    return rows
+            json.dump(out, f, indent=1)
+    return out
 
 
 if __name__ == "__main__":
