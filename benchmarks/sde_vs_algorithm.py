@@ -81,10 +81,13 @@ def run(name, kind, k, data, paths, key):
     lr = LR[name]
     st = sd.landscapes.StyblinskiTang(DIM, k, DATA_STD)
     th0, ex = st.basin("local")
-    if kind == "algorithm":
+    if kind in ("algorithm", "injected"):
+        # "injected": the algorithm with the SDE's Gaussian noise in place of minibatches
+        source = (dict(data=data, batch_size=BATCH) if kind == "algorithm" else
+                  dict(noise=ers.make_noise("local", st, BATCH)))
         return sd.escape_algorithm(algorithm(name, lr), st, th0, ex, lr=lr,
                                    n_iters=int(round(T_MAX[name] / lr)), n_paths=paths,
-                                   key=key, data=data, batch_size=BATCH, progress=False)
+                                   key=key, progress=False, **source)
     dt = lr if name == "adal" else DT_K[name] / k
     return sd.escape(sde(name, lr, ers.make_noise("local", st, BATCH)), st, th0, ex,
                      n_paths=paths, dt=dt, t_max=T_MAX[name], key=key, progress=False)
@@ -93,12 +96,12 @@ def run(name, kind, k, data, paths, key):
 MIN_ITERS = 100  # second fit: only metastable points (mean escape >= 100 iterations)
 
 
-def simulate_points(names, paths):
+def simulate_points(names, paths, injected=()):
     st0 = sd.landscapes.StyblinskiTang(DIM, 1.0, DATA_STD)
     data = np.asarray(st0.sample_data(jax.random.key(2020), N_DATA))
     points = {}
     for name in names:
-        for kind in ("algorithm", "sde"):
+        for kind in ("algorithm", "sde") + (("injected",) if name in injected else ()):
             rows = []
             for i, k in enumerate(np.round(SHARPNESS[name], 4).tolist()):
                 res = run(name, kind, k, data, paths, jax.random.key(1000 * i + 7))
@@ -145,12 +148,17 @@ def analyze(names, points):
                 line += (f"; metastable points only (>= {MIN_ITERS} iterations): p = "
                          f"{meta['p']:.3f} [{meta['p_ci'][0]:.3f}, {meta['p_ci'][1]:.3f}]")
             print(line)
-        alg, ref = points[f"{name}/algorithm"], points[f"{name}/sde"]
-        ratio = [a["rate"] / s["rate"] for a, s in zip(alg, ref, strict=True)]
-        fits[f"{name}/ratio"] = dict(k=[a["k"] for a in alg],
-                                     rate_ratio_algorithm_over_sde=ratio)
-        print(f"{name:8s} rate ratio algorithm/SDE at k = "
-              + ", ".join(f"{a['k']:.2g}: {r:.2f}" for a, r in zip(alg, ratio, strict=True)))
+        ref = points[f"{name}/sde"]
+        for kind in ("algorithm", "injected"):
+            if f"{name}/{kind}" not in points:
+                continue
+            alg = points[f"{name}/{kind}"]
+            ratio = [a["rate"] / s["rate"] for a, s in zip(alg, ref, strict=True)]
+            fits[f"{name}/ratio" + ("" if kind == "algorithm" else "_injected")] = dict(
+                k=[a["k"] for a in alg], rate_ratio_algorithm_over_sde=ratio)
+            print(f"{name:8s} rate ratio {kind}/SDE at k = "
+                  + ", ".join(f"{a['k']:.2g}: {r:.2f}" for a, r in zip(alg, ratio,
+                                                                         strict=True)))
     return fits
 
 
@@ -158,19 +166,25 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--paths", type=int, default=150)
     ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--injected", nargs="*", default=["adai"],
+                    help="also run these algorithms with the SDE's Gaussian noise injected "
+                         "instead of minibatches (separates discretization from noise shape)")
     ap.add_argument("--refit", action="store_true",
                     help="redo fits and figure from figures/sde_vs_algorithm.json")
     args = ap.parse_args(argv)
     t_all = time.perf_counter()
+    path = OUT / "sde_vs_algorithm.json"
+    saved = json.loads(path.read_text()) if path.exists() and (args.refit or args.only) \
+        else dict(points={}, settings=dict(wall_time_s={}))
+    points, wall = saved["points"], saved["settings"]["wall_time_s"]
+    wall = wall if isinstance(wall, dict) else {"all": wall}
     if args.refit:
-        saved = json.loads((OUT / "sde_vs_algorithm.json").read_text())
-        points, settings = saved["points"], saved["settings"]
-        names = [n for n in LR if f"{n}/algorithm" in points]
-        args.paths, wall = settings["paths_per_point"], settings["wall_time_s"]
-    else:
-        names = [n for n in LR if not args.only or n in args.only]
-        points = simulate_points(names, args.paths)
-        wall = time.perf_counter() - t_all
+        args.paths = saved["settings"]["paths_per_point"]
+    else:  # --only: rerun those optimizers, keep the others' saved points
+        run_names = [n for n in LR if not args.only or n in args.only]
+        points.update(simulate_points(run_names, args.paths, args.injected))
+        wall[" ".join(run_names)] = time.perf_counter() - t_all
+    names = [n for n in LR if f"{n}/algorithm" in points]
     fits = analyze(names, points)
 
     fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.8), squeeze=False)
@@ -195,6 +209,15 @@ def main(argv=None):
             nug = np.array([ers.prefactor(theory_name(name), x, BATCH, LR[name]) for x in kg])
             ax.plot(1 / kg, np.log(nug) + f["a"] - f["b"] * kg ** (-f["p"]), "-", color=color,
                     lw=1)
+        if f"{name}/injected" in points:
+            rows = points[f"{name}/injected"]
+            k = np.array([r["k"] for r in rows])
+            rate = np.array([r["rate"] for r in rows])
+            ci = np.array([r["rate_ci95"] for r in rows]).T
+            ax.errorbar(1 / k, np.log(rate), yerr=[np.log(rate) - np.log(ci[0]),
+                                                   np.log(ci[1]) - np.log(rate)],
+                        fmt="^", color="C2", ms=4, capsize=2,
+                        label="algorithm, SDE's Gaussian noise injected")
         ax.set_title(f"{name} (lr = {LR[name]:g})", fontsize=10)
         ax.set_xlabel("1 / k")
         ax.legend(fontsize=7)
@@ -212,7 +235,7 @@ def main(argv=None):
     with open(OUT / "sde_vs_algorithm.json", "w") as fh:
         json.dump(dict(fits=fits, points=points, settings=settings), fh, indent=1,
                   default=float)
-    print(f"wrote {OUT / 'sde_vs_algorithm.png'} in {wall:.0f} s")
+    print(f"wrote {OUT / 'sde_vs_algorithm.png'} (simulation seconds: {wall})")
 
 
 if __name__ == "__main__":
