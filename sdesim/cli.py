@@ -605,16 +605,6 @@ def _lr_of(model):
     return None if lr is None else float(lr)
 
 
-def _engine_calls_back():
-    """Whether ``escape(progress=callable)`` calls ``progress(done, escaped, total)`` from
-    inside the run (the engine's in-jit progress hook)."""
-    import inspect
-
-    import sdesim as sd
-
-    return "progress(done, escaped, total)" in (inspect.getdoc(sd.escape) or "")
-
-
 def simulate_blocks(out, model, loss, theta0, exit, run, bar=None):
     """Run ``run["n_paths"]`` paths in blocks of ``run["block"]``, each saved to
     ``out/blocks`` as it finishes; blocks already there are loaded, not rerun.
@@ -639,9 +629,9 @@ def simulate_blocks(out, model, loss, theta0, exit, run, bar=None):
                 steps[first:first + size], status[first:first + size] = z["steps"], z["status"]
                 seconds += float(z["seconds"])
         else:
-            cb = False
-            if bar is not None and _engine_calls_back():
-                def cb(done, escaped, total, base=bar.n, esc0=escaped_before):
+            cb = False  # the engine calls progress(done, escaped, total) after every chunk
+            if bar is not None:
+                def cb(done, escaped, total, base=bar.n, esc0=bar.esc_start + escaped_before):
                     bar.update(base + int(done) - bar.n)
                     bar.set_postfix(escaped=esc0 + int(escaped), refresh=False)
             res = sd.escape(model, loss, theta0, exit, n_paths=size, first_path=first,
@@ -662,17 +652,23 @@ def simulate_blocks(out, model, loss, theta0, exit, run, bar=None):
 
 def _start_folder(out, cfg, resume):
     """Create ``out`` with run.json, or check that it holds this config (``--resume``)."""
+    import jax
+
     meta = out / "run.json"
-    text = json.dumps({"config": cfg}, indent=1, sort_keys=True)
+    x64 = bool(jax.config.jax_enable_x64)  # float precision changes the paths' results
+    text = json.dumps({"config": cfg, "x64": x64}, indent=1, sort_keys=True)
     if meta.exists():
         if not resume:
             raise ConfigError(f"{out} already holds a run: pass --resume to continue it, or "
                               f"--out to choose another folder")
-        old = json.loads(meta.read_text())["config"]
-        if old != json.loads(text)["config"]:
-            diff = _diff(old, cfg)
+        saved = json.loads(meta.read_text())
+        if saved["config"] != json.loads(text)["config"]:
+            diff = _diff(saved["config"], cfg)
             raise ConfigError(f"cannot resume {out}: it was started with another config "
                               f"({diff}); rerun with the same config or another --out")
+        if saved.get("x64", x64) != x64:
+            raise ConfigError(f"cannot resume {out}: it was started with JAX_ENABLE_X64="
+                              f"{int(saved['x64'])}, this process has {int(x64)}")
         return
     out.mkdir(parents=True, exist_ok=True)
     _write_text(meta, text)

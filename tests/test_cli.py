@@ -380,3 +380,11 @@ def test_algorithm_errors(tmp_path, capsys, edit, needle):
     assert cli.main(["run", write(tmp_path, ALGORITHM.replace(*edit)), "--check"]) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1
+
+
+def test_progress_bar_counts_paths_and_escapes(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert cli.main(["run", write(tmp_path, SMALL), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    n_escaped = json.loads((out / "summary.json").read_text())["n_escaped"]
+    assert "60/60" in err and f"escaped={n_escaped}" in err
