@@ -505,8 +505,8 @@ def _model(mname, mc, loss, theta0):
 def _default_block(n_paths):
     """Paths per saved block (the resume unit): an eighth of the run, but at least 16 pool
     widths. Each block drains its own slow tail, which costs lane-steps: measured on the
-    default experiment (benchmarks/progress_overhead.py), blocks of 16 widths run +3%
-    lane-steps over one call, 8 widths +10%, 4 widths +26%. Runs below 16 widths are one
+    default experiment (benchmarks/progress_overhead.py), blocks of 16 widths run +4%
+    lane-steps over one call, 8 widths +12%, 4 widths +31%. Runs below 16 widths are one
     block."""
     from sdesim.engine import default_lanes
 
