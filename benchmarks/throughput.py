@@ -179,19 +179,22 @@ def compare(spec, n, repeats, diffrax=True, numpy_baseline=False):
 
 
 def progress_overhead(spec, n, repeats):
-    """Same run with the tqdm bar (written to a buffer) and without; interleaved, best of
-    ``repeats`` each. Returns (seconds off, seconds on, host round trips per run)."""
+    """The same run with the tqdm bar (written to a buffer) and without, in ``repeats``
+    interleaved pairs (order alternating). Returns (median on/off time ratio − 1, best
+    seconds off, best seconds on, host round trips per run)."""
     run_sdesim(spec, n, jax.random.key(0))
-    off, on = np.inf, np.inf
+    off, on, ratios = [], [], []
     for i in range(repeats):
-        t0 = time.perf_counter()
-        res = run_sdesim(spec, n, jax.random.key(1 + i), progress=False)
-        off = min(off, time.perf_counter() - t0)
-        with contextlib.redirect_stderr(io.StringIO()):
-            t0 = time.perf_counter()
-            run_sdesim(spec, n, jax.random.key(1 + i), progress=True)
-            on = min(on, time.perf_counter() - t0)
-    return off, on, res.info.chunks
+        pair = {}
+        for flag in ((False, True) if i % 2 == 0 else (True, False)):
+            with contextlib.redirect_stderr(io.StringIO()):
+                t0 = time.perf_counter()
+                res = run_sdesim(spec, n, jax.random.key(1 + i), progress=flag)
+                pair[flag] = time.perf_counter() - t0
+        off.append(pair[False])
+        on.append(pair[True])
+        ratios.append(pair[True] / pair[False])
+    return float(np.median(ratios)) - 1, min(off), min(on), res.info.chunks
 
 
 def print_rows(title, rows):
@@ -211,6 +214,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--progress-paths", type=int, default=20000,
                     help="paths of the progress on/off run (long enough for several chunks)")
+    ap.add_argument("--progress-pairs", type=int, default=6)
     ap.add_argument("--skip-diffrax", action="store_true")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -233,12 +237,14 @@ def main(argv=None):
         if "diffrax (vmap, Euler, Event)" in rows:
             line += f", {rows['diffrax (vmap, Euler, Event)']['sdesim_ratio']:.1f}x diffrax"
         summary.append(line)
-    off, on, chunks = progress_overhead(double_well(), args.progress_paths,
-                                        max(2, args.repeats // 2))
-    out["progress"] = dict(paths=args.progress_paths, seconds_off=off, seconds_on=on,
-                           overhead=on / off - 1, chunks=chunks)
-    summary.append(f"progress bar overhead ({args.progress_paths} paths, {chunks} chunks): "
-                   f"{100 * (on / off - 1):+.1f}% ({off:.3f} s off, {on:.3f} s on)")
+    over, off, on, chunks = progress_overhead(double_well(), args.progress_paths,
+                                              args.progress_pairs)
+    out["progress"] = dict(paths=args.progress_paths, pairs=args.progress_pairs,
+                           median_overhead=over, best_seconds_off=off, best_seconds_on=on,
+                           chunks=chunks)
+    summary.append(f"progress bar overhead ({args.progress_paths} paths, {chunks} chunks, "
+                   f"median of {args.progress_pairs} pairs): {100 * over:+.1f}% "
+                   f"(best {off:.3f} s off, {on:.3f} s on)")
     print("\n" + "\n".join(summary))
     if args.json:
         with open(args.json, "w") as f:

@@ -47,7 +47,7 @@ from . import _checks
 from . import exits as _exits
 from .stats import EscapeResult
 
-NOISE_PAGE = 32  # steps per noise page; part of the definition of the random stream
+NOISE_PAGE = 64  # steps per noise page; part of the definition of the random stream
 MIN_WIDTH = 16  # the pool is not compacted below this many lanes
 
 # status codes of a path
@@ -316,15 +316,16 @@ def _per_device(fn, mesh, replicated, pool):
                          out_specs=spec(_AXIS), check_vma=False)(dyn, pool)
 
 
-@eqx.filter_jit
+@eqx.filter_jit(donate="all-except-first")
 def _advance(params, pool, max_pages, *, mesh, d, bridge, shrink_at, signature):
     """All devices' pools advanced at once. One compiled program per (width, devices,
-    static settings); ``signature`` (unused in the body) keeps models apart."""
+    static settings); ``signature`` (unused in the body) keeps models apart. The pool is
+    donated: its result arrays are updated in place, not copied."""
     return _per_device(lambda r, p: _advance_one(r[0], p, r[1], d, bridge, shrink_at), mesh,
                        (params, max_pages), pool)
 
 
-@eqx.filter_jit
+@eqx.filter_jit(donate="all")
 def _compact(pool, *, mesh, new_width):
     return _per_device(lambda _, p: _compact_one(p, new_width), mesh, None, pool)
 
