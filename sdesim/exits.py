@@ -151,9 +151,13 @@ class Ellipsoid:
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class LevelSet:
-    """Exit when ``fn(θ) > level`` (a sub-level set of any function, e.g. the loss)."""
+    """Exit when ``fn(θ) > level`` (a sub-level set of any function, e.g. the loss).
 
-    fn: Callable = dataclasses.field(metadata=dict(static=True))
+    ``fn`` is a pytree child, not static metadata: a landscape's parameters (a
+    ``Quadratic``'s Hessian) stay traced, so sweeping them reuses the compiled program
+    (a plain function is a static leaf either way)."""
+
+    fn: Callable
     level: jax.Array = 0.0
     dim: int | None = dataclasses.field(default=None, metadata=dict(static=True))
 

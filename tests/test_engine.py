@@ -101,6 +101,23 @@ def test_sweep_over_hyperparameters_compiles_once(count_compiles):
     assert results[0].rate() != results[1].rate()  # the sweep really changed something
 
 
+def test_quadratic_level_set_basin_sweeps_over_the_hessian(count_compiles):
+    # Quadratic.basin on a diagonal Hessian exits through a LevelSet of the landscape
+    # itself; its Hessian must stay traced there too (it once was static metadata, and a
+    # second Hessian failed the pytree-metadata equality check).
+    def point(h):
+        q = sd.landscapes.Quadratic(np.array([h, 2 * h]))
+        th0, ex = q.basin(1.0)
+        return sd.escape(sd.models.Langevin(0.3), q, th0, ex, n_paths=64, dt=0.01,
+                         t_max=100.0, key=jax.random.key(0), lanes=32, progress=False)
+
+    point(1.0)
+    with count_compiles() as c:
+        a, b = point(2.0), point(4.0)
+    assert c.n == 0
+    assert b.mean_time() < a.mean_time()  # sharper and narrower basin: out sooner
+
+
 def test_compile_counter_detects_a_recompile(count_compiles):
     # The counter above can fail: a new pool width is a new program.
     sweep_point(0.3, 1.0, 0.01, 50.0, 0)
