@@ -19,7 +19,7 @@ counts: the limit) and diffrax (vmapped ``diffeqsolve``, Euler, Event; only wher
 in seconds).
 
     python benchmarks/scaling.py [--quick] [--max-paths 1000000]
-        [--json figures/scaling.json] [--png figures/scaling.png]
+        [--json figures/scaling.json] [--png figures/scaling.png] [--plot-only]
 """
 
 from __future__ import annotations
@@ -161,7 +161,11 @@ def main(argv=None):
     ap.add_argument("--diffrax-max-paths", type=int, default=1000)
     ap.add_argument("--json", default=str(FIG / "scaling.json"))
     ap.add_argument("--png", default=str(FIG / "scaling.png"))
+    ap.add_argument("--plot-only", action="store_true", help="redraw the PNG from the JSON")
     args = ap.parse_args(argv)
+    if args.plot_only:
+        with open(args.json) as f:
+            return plot(json.load(f), args.png)
     dev = jax.local_devices()[0]
     device = (f"{dev.platform} ({dev.device_kind}), {len(jax.local_devices())} local "
               f"device(s), {os.cpu_count()} cpus, {platform.machine()}, jax {jax.__version__}")
@@ -248,16 +252,17 @@ def plot(out, path):
         a2.semilogx(x, [r["utilization"] for r in rows], "k.:", alpha=0.5)
         a2.set_ylim(0, 1.05)
         a2.set_ylabel("lane utilization (dotted)")
-        a.legend(fontsize=8, loc="lower left")
+        a.legend(fontsize=8, loc="best")
         b = ax[1, col]
         b.loglog(x, [r["program_bytes"] for r in rows], "o-", label="engine program (XLA)")
         b.loglog(x, [r["host_result_bytes"] for r in rows], "s--", label="host result arrays")
         if any(r.get("device_peak_bytes") for r in rows):
             b.loglog(x, [r["device_peak_bytes"] for r in rows], "^:", label="device peak")
-        if name == "n_paths":
-            xs = np.array(x, float)
-            b.loglog(xs, rows[0]["program_bytes"] + 5 * (xs - xs[0]), "k:", alpha=0.5,
-                     label="first + 5 B/path")
+        if name == "n_paths":  # same pool width from here on: only the results grow
+            cap = [r for r in rows if r["widths"][0] == rows[-1]["widths"][0]]
+            xs = np.geomspace(cap[0]["n_paths"], cap[-1]["n_paths"], 20)
+            b.loglog(xs, cap[-1]["program_bytes"] + 5 * (xs - xs[-1]), "k:", alpha=0.6,
+                     label="5 bytes per path")
         b.set_xlabel(xlabel)
         b.set_ylabel("bytes")
         b.legend(fontsize=8)

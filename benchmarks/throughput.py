@@ -14,8 +14,10 @@ Metric: *useful path-steps per second* = (sum over paths of the steps each path 
 ``--repeats``). The bare scans step the same model with ``model.step`` and no exit logic
 at all (every step counts): "bare scan (same noise)" draws its normals like the engine
 (both halves of each threefry hash), "bare scan (jax.random.normal)" like textbook JAX
-code; the first is the limit of the engine's design. Lane utilization = useful ÷ executed
-lane-steps. Progress overhead: the same run with and without the tqdm bar.
+code; the first is the limit of the engine's design. "bridge off" is sd.escape without the
+Brownian-bridge exit test (grid monitoring only; biased exit times, shown for what the
+bridge costs). Lane utilization = useful ÷ executed lane-steps. Progress overhead: the
+same run with and without the tqdm bar.
 
     python benchmarks/throughput.py [--paths 2000] [--repeats 5] [--json out.json]
 """
@@ -157,6 +159,13 @@ def compare(spec, n, repeats, diffrax=True, numpy_baseline=False):
     rows["sdesim.escape"] = dict(seconds=t, useful_steps=res.useful_steps,
                                  utilization=res.useful_steps / res.info.executed_steps)
     n_steps = max(1, int(round(res.useful_steps / n)))
+    # the same run without the Brownian-bridge test: what the bridge costs
+    run_sdesim(spec, n, jax.random.key(0), bridge=False)
+    t, res = best_of(lambda i: run_sdesim(spec, n, jax.random.key(1 + i), bridge=False),
+                     repeats)
+    rows["sdesim.escape, bridge off"] = dict(
+        seconds=t, useful_steps=res.useful_steps,
+        utilization=res.useful_steps / res.info.executed_steps)
     for noise, label in (("engine", "bare scan (same noise)"),
                          ("jax", "bare scan (jax.random.normal)")):
         scan = make_bare_scan(spec, n, n_steps, noise)

@@ -344,21 +344,24 @@ def _initial_pool(model, theta0, limits, firsts, size, width):
                  jnp.zeros((n_dev, size), jnp.int32), jnp.zeros((n_dev, size), jnp.int8))
 
 
-def default_lanes(n_paths):
-    """Pool width (per device). Wide enough to amortize the per-step loop overhead (on CPU
-    it levels off near 500 lanes for a 1-D problem: benchmarks/throughput.py), narrow
-    enough that refilling keeps lanes busy: with ``W = n_paths/4`` the queue phase covers
-    most of the work. Accelerators want far more lanes in flight."""
-    cap = 512 if jax.default_backend() == "cpu" else 1 << 16
+def default_lanes(n_paths, d=1):
+    """Pool width (per device). ``n_paths/4`` (the queue phase then covers most of the
+    work; a wider pool idles in the tail), capped on CPU at ``8192/d`` lanes but at least
+    512 (below ~500 lanes the per-step loop overhead dominates; from a few thousand
+    lanes XLA spreads a step over the CPU cores: 1.5× on 2 cores at 8192 lanes vs 512,
+    benchmarks/scaling.py; the cap keeps the noise page, lanes × 64 × d numbers, near
+    2 MB). Accelerators want far more lanes in flight: up to 65 536."""
+    cap = max(512, 8192 // max(int(d), 1)) if jax.default_backend() == "cpu" else 1 << 16
     return int(min(n_paths, max(MIN_WIDTH, min(cap, n_paths // 4))))
 
 
 def _next_width(width):
-    """Width after compaction, or 0 for none: halve wide pools (the tail then keeps ~70%
-    of the lanes busy instead of ~55%: 9% faster on the 1-D benchmark), quarter narrow
-    ones (each width is one more compilation, and narrow pools are dominated by the
-    per-step loop overhead anyway)."""
-    new = width // 2 if width >= 128 else width // 4
+    """Width after compaction, or 0 for none: a quarter of wide pools (> 512 lanes: few
+    compilations), half of mid-size ones (the tail then keeps ~70% of the lanes busy
+    instead of ~55%: 9% faster on the 1-D benchmark), a quarter of narrow ones (each width
+    is one more compilation, and narrow pools are dominated by the per-step loop overhead
+    anyway)."""
+    new = width // 2 if 128 <= width <= 512 else width // 4
     return new if new >= MIN_WIDTH else 0
 
 
@@ -495,7 +498,7 @@ def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge)
     size = -(-n_paths // n_dev)  # paths per device (the last may have fewer)
     limits = [min(size, n_paths - j * size) for j in range(n_dev)]
     firsts = [first_path + j * size for j in range(n_dev)]
-    width = min(default_lanes(size) if lanes is None else lanes, size)
+    width = min(default_lanes(size, d) if lanes is None else lanes, size)
     mesh = jax.sharding.Mesh(np.array(devs), (_AXIS,))
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(_AXIS))
     model, theta0 = params[0], params[3]
