@@ -416,7 +416,8 @@ def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, br
       progress: ``True``/``False``: show a tqdm bar (paths done, escaped so far, time
         left) or not; ``None`` (default): a bar once the run has taken 3 s; a callable
         ``progress(done, escaped, total)``: called instead of a bar. Updated between the
-        jitted chunks of the run (about every 0.5 s); results do not depend on it.
+        jitted chunks of the run (about every 0.5 s); results do not depend on it. In a
+        multi-process run each process reports its own block of paths.
       first_path: global index of this run's first path: the run simulates paths
         ``first_path … first_path + n_paths − 1`` of the stream of ``key`` (so blocks of
         paths run separately — resumed runs, several hosts — equal one run of them all).
