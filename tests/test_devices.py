@@ -60,9 +60,21 @@ def _underdamped(n, first, **kw):
                      t_max=40.0, key=jax.random.key(4), first_path=first, progress=False, **kw)
 
 
-CASES = {"dw": _double_well, "ud": _underdamped}
-RUNS = {"dw": (1001, 0), "ud": (203, 0), "dw_block": (350, 250)}
-CASES["dw_block"] = _double_well
+def _levy(n, first, **kw):
+    # SαS noise: drawn by the model from a split key, not by the engine's normal sampler.
+    dw = sd.landscapes.DoubleWell(barrier=1.0)
+    th0, ex = dw.basin("left")
+    return sd.escape(sd.models.SGDLevy(0.1, 1.5, 0.3), dw, th0, ex, n_paths=n, dt=0.1,
+                     t_max=200.0, key=jax.random.key(5), first_path=first, progress=False,
+                     **kw)
+
+
+CASES = {"dw": _double_well, "ud": _underdamped, "levy": _levy}
+# 1 001 paths over 4 devices: blocks of 251, 251, 251, 248; 3 paths: fewer paths than
+# devices; a block further along the stream (first_path).
+RUNS = {"dw": (1001, 0), "ud": (203, 0), "levy": (101, 0), "dw_block": (350, 250),
+        "dw_tiny": (3, 7)}
+CASES["dw_block"] = CASES["dw_tiny"] = _double_well
 
 
 def _env(**extra):
@@ -94,8 +106,8 @@ def _assert_same(got, ref):
 
 
 def test_four_devices_give_the_one_device_paths(tmp_path):
-    # 1 001 paths over 4 devices: blocks of 251, 251, 251, 248; a first_path block; a
-    # phase-space model. Also devices=1 and devices=3 inside the 4-device process.
+    # The RUNS on 4 devices (and devices=3 inside the 4-device process) equal one device:
+    # Gaussian, phase-space and SαS models, uneven blocks, first_path, n < devices.
     env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=4")
     procs = []
     for tag, kw in (("all", {}), ("three", {"devices": 3})):
