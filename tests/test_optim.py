@@ -218,6 +218,12 @@ def test_bad_algorithm_input_raises_valueerror(kw, match):
                             key=jax.random.key(0), per_sample=linear_per_sample, **kw)
 
 
+def test_algorithm_in_escape_needs_dt_equal_to_lr():
+    alg = optim.Algorithm(optim.sgd(0.01), 0.01, noise=sd.noise.isotropic(1.0))
+    with pytest.raises(ValueError, match="dt must equal"):
+        sd.escape(alg, DW, TH0, EXIT, n_paths=4, dt=0.02, t_max=1.0, key=jax.random.key(0))
+
+
 def test_algorithm_runs_are_reproducible_per_path():
     kw = dict(lr=0.01, n_iters=20000, key=jax.random.key(3), progress=False,
               data=centered_data(512, 2 * 0.3 / 0.01 * 4), batch_size=4,
