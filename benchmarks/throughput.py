@@ -217,6 +217,31 @@ def print_rows(title, rows):
           f"{rows['sdesim.escape']['utilization']:.3f}")
 
 
+def lanes_sweep(spec, n, widths, repeats):
+    """sd.escape at several pool widths, bridge on and off, against the same-noise bare
+    scan (no exit logic): is the gap core use (a wider pool) or the bridge's work?"""
+    res = run_sdesim(spec, n, jax.random.key(0))
+    n_steps = max(1, int(round(res.useful_steps / n)))
+    scan = make_bare_scan(spec, n, n_steps, "engine")
+    jax.block_until_ready(scan(jax.random.key(0)))
+    t, _ = best_of(lambda i: jax.block_until_ready(scan(jax.random.key(i))), repeats)
+    bare = n * n_steps / t
+    rows = []
+    for w in widths:
+        for bridge in (True, False):
+            run_sdesim(spec, n, jax.random.key(0), lanes=w, bridge=bridge)
+            t, r = best_of(lambda i, w=w, b=bridge: run_sdesim(
+                spec, n, jax.random.key(1 + i), lanes=w, bridge=b), repeats)
+            rows.append(dict(lanes=w, bridge=bridge, steps_per_s=r.useful_steps / t,
+                             ratio_to_bare_same_noise=r.useful_steps / t / bare,
+                             utilization=r.useful_steps / r.info.executed_steps))
+            print(f"lanes {w:5d} bridge {'on ' if bridge else 'off'}: "
+                  f"{rows[-1]['steps_per_s']:.3g} steps/s = "
+                  f"{rows[-1]['ratio_to_bare_same_noise']:.2f}x bare scan (same noise), "
+                  f"utilization {rows[-1]['utilization']:.2f}")
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--paths", type=int, default=2000)
@@ -226,8 +251,12 @@ def main(argv=None):
     ap.add_argument("--progress-pairs", type=int, default=6)
     ap.add_argument("--skip-diffrax", action="store_true")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--lanes", type=int, nargs="*", default=None,
+                    help="only the 1-D pool-width sweep at these widths (bridge on/off)")
     args = ap.parse_args(argv)
     n = args.paths
+    if args.lanes:
+        return lanes_sweep(double_well(), n, args.lanes, args.repeats)
     dev = jax.devices()[0]
     print(f"device: {dev.platform} ({dev.device_kind}), {len(jax.devices())} device(s), "
           f"{os.cpu_count()} cpus, {platform.machine()}; {n} paths; jax {jax.__version__}")
