@@ -1,15 +1,10 @@
 """sdesim: simulate the SDEs of deep-learning optimizers and measure how fast they escape
 from loss basins. See README.md and SPEC.md."""
 
-from . import exits, landscapes, models, noise, optim, stats
+from . import exits, landscapes, models, noise, optim, stats, theory
 from .engine import Trajectories, escape, simulate
 from .optim import escape_algorithm
 from .stats import EscapeResult
-
-try:  # theory needs only numpy/scipy; imported lazily by users as sd.theory
-    from . import theory
-except ImportError:  # pragma: no cover - while the module is being written
-    theory = None
 
 __version__ = "0.1.0"
 __all__ = ["escape", "escape_algorithm", "simulate", "EscapeResult", "Trajectories", "exits",
