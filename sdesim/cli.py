@@ -1029,10 +1029,10 @@ def cmd_figures(args):
 EPILOG = """\
 examples:
   sdesim run                                   # the built-in default experiment (<1 min)
-  sdesim run examples/zhou_sgd_vs_adam.toml --out results/zhou
+  sdesim run examples/sgd_styblinski_tang.toml --out results/sgd
   sdesim run my.toml --resume                  # continue an interrupted run
   sdesim run my.toml --set model.lr=0.05 --set run.t_max=100 --paths 200
-  sdesim sweep examples/adai_sharpness.toml    # one point per swept value
+  sdesim sweep examples/zhou_sgd_vs_adam.toml --out results/zhou  # one point per value
   sdesim figures --list; sdesim figures levy_escape
 """
 

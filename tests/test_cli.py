@@ -3,6 +3,7 @@ reusing one compiled program, resume after SIGKILL/SIGINT, figures mapping."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -102,7 +103,12 @@ def test_help_has_examples(capsys):
         with pytest.raises(SystemExit) as e:
             cli.main(argv)
         assert e.value.code == 0
-        assert "examples:" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "examples:" in out
+        # an example command names the right subcommand for its config (run vs sweep)
+        for cmd, name in re.findall(r"sdesim (run|sweep) examples/(\w+)\.toml", out):
+            has_sweep = "sweep" in cli.load_config(ROOT / "examples" / f"{name}.toml")
+            assert (cmd == "sweep") == has_sweep, (cmd, name)
 
 
 # -- example configs: every one validates and runs (tiny) --------------------------------
