@@ -273,7 +273,13 @@ N_BLOCKS = 30  # enough work after the first block (~2 s) that the signal lands 
 
 def _kill_after_first_block(tmp_path, cfg_path, out, sig):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    proc = subprocess.Popen([sys.executable, "-m", "sdesim.cli", "run", cfg_path, "--out",
+    # A test runner started in the background (`cmd &`) inherits SIGINT ignored, and so
+    # would the child: it restores Python's handler so SIGINT acts as Ctrl-C in a terminal.
+    launch = ("import runpy, signal, sys; "
+              "signal.signal(signal.SIGINT, signal.default_int_handler); "
+              "sys.argv = ['sdesim'] + sys.argv[1:]; "
+              "runpy.run_module('sdesim.cli', run_name='__main__')")
+    proc = subprocess.Popen([sys.executable, "-c", launch, "run", cfg_path, "--out",
                              str(out), "--no-progress"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
