@@ -482,7 +482,7 @@ def _algorithm(mc, loss, theta0):
         kw["noise"] = _noise(mc["noise"], loss, theta0)
     if "alpha" in mc:
         kw["alpha"] = float(mc["alpha"])
-    return optim.Algorithm(getattr(optim, opt)(float(mc["lr"]), **hyper), **kw)
+    return optim.Algorithm(optim.OPTIMIZERS[opt](float(mc["lr"]), **hyper), **kw)
 
 
 def _model(mname, mc, loss, theta0):

@@ -109,12 +109,8 @@ def _check_common(model, loss, theta0, exit, n_paths, dt, t_max, key):
             raise TypeError(f"model must be a model from sdesim.models, got "
                             f"{type(model).__name__} (no {attr}())")
     model.check(d)
-    if getattr(model, "noise_kind", None) == "discrete":  # a discrete optimizer
-        lr = float(np.asarray(model.lr))
-        if not math.isclose(float(dt), lr, rel_tol=1e-6):
-            raise ValueError(f"dt must equal the algorithm's lr ({lr!r}: one step is one "
-                             f"iteration, t = k·lr), got dt={dt!r}; sd.escape_algorithm "
-                             f"sets it")
+    if hasattr(model, "check_dt"):  # models with a fixed step (a discrete optimizer)
+        model.check_dt(dt)
     theta0 = jnp.asarray(th, _float_dtype())
     out = jax.eval_shape(loss, theta0)
     if getattr(out, "shape", None) != ():

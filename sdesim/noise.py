@@ -210,14 +210,6 @@ class Minibatch:
                 raise ValueError(f"batch_size must be <= the number of samples ({n}), "
                                  f"got {self.batch_size!r}")
 
-    def _per_sample(self, loss):
-        fn = self.per_sample if self.per_sample is not None else getattr(loss, "per_sample",
-                                                                          None)
-        if fn is None:
-            raise TypeError("minibatch noise with data needs per_sample(theta, x): pass "
-                            "per_sample= or use a landscape that defines it")
-        return fn
-
     def factor(self, theta, loss):
         b = jnp.asarray(self.batch_size, theta.dtype)
         if self.data is None:
@@ -225,11 +217,21 @@ class Minibatch:
             if cov.ndim == 1:
                 return jnp.sqrt(jnp.maximum(cov, 0) / b)
             return _psd_sqrt(cov / b)
-        fn = self._per_sample(loss)
+        fn = per_sample_of(self.per_sample, loss)
         grads = jax.vmap(jax.grad(fn), in_axes=(None, 0))(theta, self.data)
         g = grads - grads.mean(0)
         cov = g.T @ g / grads.shape[0]
         return _psd_sqrt(cov / b)
+
+
+def per_sample_of(per_sample, loss):
+    """The per-sample loss ``ℓ(θ, x)``: ``per_sample`` if given, else ``loss.per_sample``
+    (a landscape that defines one, e.g. the data-shifted Styblinski–Tang)."""
+    fn = per_sample if per_sample is not None else getattr(loss, "per_sample", None)
+    if fn is None:
+        raise TypeError("minibatch gradients with data need per_sample(theta, x): pass "
+                        "per_sample= or use a landscape that defines it")
+    return fn
 
 
 def isotropic(variance):

@@ -16,6 +16,7 @@ escape times in SDE time next to the SDE models and ``iterations = times / lr``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -26,6 +27,7 @@ import optax
 
 from . import _checks
 from . import noise as _noise
+from .engine import escape
 
 # ---------------------------------------------------------------------------------------
 # Optimizers
@@ -259,13 +261,13 @@ class Algorithm:
                                     f"got {type(self.noise).__name__}")
                 self.noise.check(d)
 
-    def _per_sample(self, loss):
-        fn = self.per_sample if self.per_sample is not None else getattr(loss, "per_sample",
-                                                                          None)
-        if fn is None:
-            raise TypeError("minibatch gradients need per_sample(theta, x): pass "
-                            "per_sample= or use a landscape that defines it")
-        return fn
+    def check_dt(self, dt):
+        """One engine step is one iteration: ``dt`` must be ``lr`` (t = k·lr)."""
+        lr = float(np.asarray(self.lr))
+        if not math.isclose(float(dt), lr, rel_tol=1e-6):
+            raise ValueError(f"dt must equal the algorithm's lr ({lr!r}: one step is one "
+                             f"iteration, t = k·lr), got dt={dt!r}; sd.escape_algorithm "
+                             f"sets it")
 
     # -- engine protocol ------------------------------------------------------------
     def noise_shape(self, d):
@@ -289,7 +291,7 @@ class Algorithm:
     def gradient(self, theta, loss, z):
         """The stochastic gradient of one iteration given the step's noise ``z``."""
         if self.source == "minibatch":
-            fn = self._per_sample(loss)
+            fn = _noise.per_sample_of(self.per_sample, loss)
             batch = self.data[z]
             return jax.grad(lambda th: jnp.mean(jax.vmap(fn, in_axes=(None, 0))(th, batch)))(
                 theta)
@@ -318,8 +320,6 @@ def escape_algorithm(optimizer, loss, theta0, exit, *, lr, n_iters, n_paths, key
     (``iterations × lr``), ``iterations`` the iteration of exit. Other keyword arguments
     (``lanes``, ``progress``, ``first_path``) go to ``sd.escape``.
     """
-    from .engine import escape
-
     n_iters = _checks.integer("n_iters", n_iters, minimum=1)
     lr = _checks.real("lr", lr, positive=True)
     model = Algorithm(optimizer, lr, data=data, batch_size=batch_size, noise=noise,

@@ -53,9 +53,9 @@ def test_overdamped_limit_of_momentum_is_sgd():
     # one by a kinetic boundary layer — the absorbing point acts as if moved out by a
     # Milne extrapolation length ∝ ℓ = sqrt(T/M)/γ = 0.025 (|ζ(1/2)|/√2·ℓ ≈ 1.03ℓ is
     # Marshall–Watson's value; the test bounds it by |ζ(1/2)|·ℓ = 1.46ℓ): +8% to +11% in
-    # time here. Exploratory runs (six keys, both dtypes) gave 1.08–1.14 × exact at
-    # dt = 5e-4 (γ·dt = 0.2) but ~0.9 at dt = 2e-3 (γ·dt = 0.8), where the exponential
-    # scheme's own bias hid the effect (this test used that step before).
+    # time here (theory.mfpt_1d to the shifted point). It needs γ·dt = 0.2 (dt = 5e-4): at
+    # dt = 2e-3 (γ·dt = 0.8), the step this test used before, the exponential scheme's own
+    # bias pulls the mean below the exact MFPT (the old test failed on it under x64).
     lr, beta1 = 2.5e-4, 0.9
     noise = sd.noise.isotropic(0.5 / lr)
     ex = sd.exits.Halfspace([1.0], 0.0)
