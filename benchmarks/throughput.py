@@ -242,6 +242,29 @@ def lanes_sweep(spec, n, widths, repeats):
     return rows
 
 
+def unroll_sweep(n, values, repeats):
+    """sd.escape with the page loop unrolled ``u`` steps per iteration (the engine picks
+    ``engine._page_unroll(platform)``; results do not depend on it), both problems,
+    compile time included in its own column."""
+    rows = []
+    default = engine._page_unroll
+    try:
+        for key, spec in (("dw", double_well()), ("st", styblinski())):
+            for u in values:
+                engine._page_unroll = lambda platform, u=u: u
+                t0 = time.perf_counter()
+                run_sdesim(spec, n, jax.random.key(0))
+                first = time.perf_counter() - t0
+                t, r = best_of(lambda i: run_sdesim(spec, n, jax.random.key(1 + i)), repeats)
+                rows.append(dict(case=key, unroll=u, steps_per_s=r.useful_steps / t,
+                                 first_call_seconds=first))
+                print(f"{key} unroll {u:3d}: {r.useful_steps / t:.3g} steps/s "
+                      f"(best {t:.3f} s; first call with compile {first:.1f} s)", flush=True)
+    finally:
+        engine._page_unroll = default
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--paths", type=int, default=2000)
@@ -253,8 +276,12 @@ def main(argv=None):
     ap.add_argument("--json", default=None)
     ap.add_argument("--lanes", type=int, nargs="*", default=None,
                     help="only the 1-D pool-width sweep at these widths (bridge on/off)")
+    ap.add_argument("--unroll", type=int, nargs="*", default=None,
+                    help="only the page-loop unroll sweep at these values (both problems)")
     args = ap.parse_args(argv)
     n = args.paths
+    if args.unroll:
+        return unroll_sweep(n, args.unroll, args.repeats)
     if args.lanes:
         return lanes_sweep(double_well(), n, args.lanes, args.repeats)
     dev = jax.devices()[0]

@@ -133,24 +133,24 @@ def _check_common(model, loss, theta0, exit, n_paths, dt, t_max, key):
 
 
 def _page_noise(model, key, path, page, d, dtype, bridge):
-    """Noise for one path's page: (K, *noise_shape) model noise and (K,) bridge uniforms.
+    """Noise for one path's page: (K, *noise_shape) model noise and one bridge uniform.
 
     Standard-normal models with a threefry key (the default) take their normals and the
-    bridge uniforms from the *words* of one threefry2x32 stream: word ``j`` of the page is
+    bridge uniform from the *words* of one threefry2x32 stream: word ``j`` of the page is
     half ``j % 2`` of the hash of counter ``j // 2`` (float64: one 64-bit word per hash).
     JAX's own samplers spend one 20-round hash per 32-bit number (``bits1 ^ bits2``); this
-    uses both halves, so a step of the 1-D double well with the bridge costs one hash, not
-    two. Normals come first, so the normals do not depend on ``bridge``."""
+    uses both halves. Normals come first, so they do not depend on ``bridge``; the bridge
+    takes one uniform per page (``_run_page``), one extra word per 64 steps."""
     k = jax.random.fold_in(jax.random.fold_in(key, path), page)
     shape = (NOISE_PAGE, *model.noise_shape(d))
     if _engine_normals(model, key):
         n_z = math.prod(shape)
-        w = _words(k, n_z + (NOISE_PAGE if bridge else 0), dtype)
+        w = _words(k, n_z + (1 if bridge else 0), dtype)
         z = _normal_from_bits(w[:n_z], dtype).reshape(shape)
-        return z, (_unit_from_bits(w[n_z:], dtype) if bridge else None)
+        return z, (_unit_from_bits(w[n_z], dtype) if bridge else None)
     kz, ku = jax.random.split(k)
     z = model.sample_noise(kz, shape, dtype)
-    u = jax.random.uniform(ku, (NOISE_PAGE,), dtype) if bridge else None
+    u = jax.random.uniform(ku, (), dtype) if bridge else None
     return z, u
 
 
@@ -192,47 +192,62 @@ def _normal_from_bits(w, dtype):
     return jnp.asarray(math.sqrt(2), dtype) * jax.lax.erf_inv(u)
 
 
-def _run_page(model, loss, exit, key, pool, dt, n_max, d, bridge):
-    """Advance every lane by one page of K steps. Returns (state, exit offset, nonfinite).
-    Lane path ``p`` is global path ``pool.first + p`` of the random stream."""
+def _run_page(model, loss, exit, key, pool, dt, n_max, d, bridge, unroll):
+    """Advance every lane by one page of K steps. Returns (state, mark): ``mark`` is the
+    offset of the first exit in the page (``-1 - offset`` if non-finite), else K.
+    Lane path ``p`` is global path ``pool.first + p`` of the random stream.
+
+    Brownian-bridge exits: a step that stays inside crossed the boundary with probability
+    ``p_j`` (``exit.cross_prob``), independently given the grid path. Instead of a uniform
+    per step (exit at the first ``j`` with ``u_j < p_j``) each lane draws one uniform ``U``
+    per page and exits at the first ``j`` with ``S_j = prod_{i<=j} (1 - p_i) < U``: the
+    same law (``P(no exit by j) = S_j`` either way, and a fresh ``U`` per page is exact
+    because the survival factors of later pages start again from 1 given survival), at one
+    random word per page instead of one per step."""
     dtype = dt.dtype
     z, u = jax.vmap(lambda p, b: _page_noise(model, key, pool.first + p, b, d, dtype,
                                              bridge))(pool.path, pool.page)
     z = jnp.moveaxis(z, 1, 0)  # (K, W, ...): scanned over
-    u = jnp.moveaxis(u, 1, 0) if bridge else jnp.zeros((NOISE_PAGE, pool.path.shape[0]), dtype)
-    step0 = pool.page * NOISE_PAGE
     width = pool.path.shape[0]
+    use_bridge = bridge and hasattr(exit, "cross_prob")
+    u = u if bridge else jnp.zeros((width,), dtype)
+    step0 = pool.page * NOISE_PAGE
 
-    def lane_step(state, t, zj, uj):
+    def lane_step(state, surv, uj, t, zj):
         new, factor = model.step(state, t, dt, loss, zj)
         x, y = model.position(state), model.position(new)
         bad = ~jnp.all(jnp.isfinite(y))
         out = exit.outside(y) | bad
-        if bridge and factor is not None and hasattr(exit, "cross_prob"):
-            out = out | (uj < exit.cross_prob(x, y, factor, dt))
-        return new, out, bad
+        if use_bridge and factor is not None:
+            surv = surv * (1 - exit.cross_prob(x, y, factor, dt))
+            out = out | (surv < uj)
+        return new, surv, out, bad
 
     def body(carry, xs):
-        state, done_at, nonfinite = carry
-        j, zj, uj = xs
+        state, surv, mark = carry
+        j, zj = xs
         t = (step0 + j).astype(dtype) * dt
-        new, out, bad = jax.vmap(lane_step)(state, t, zj, uj)
-        hit = (done_at == NOISE_PAGE) & out & (step0 + j < n_max)
-        # Lanes that already exited keep stepping (their state is discarded at the page
-        # end); freezing them would cost a select per state leaf per step.
-        return (new, jnp.where(hit, j, done_at), nonfinite | (hit & bad)), None
+        new, surv, out, bad = jax.vmap(lane_step)(state, surv, u, t, zj)
+        # mark: NOISE_PAGE until the first exit, then its offset j (-1 - j if the state
+        # was non-finite). Exits past n_max are dropped in _finish_page. Lanes that already
+        # exited keep stepping (their state is discarded at the page end); freezing them
+        # would cost a select per state leaf per step.
+        hit = (mark == NOISE_PAGE) & out
+        return (new, surv, jnp.where(hit, jnp.where(bad, -1 - j, j), mark)), None
 
-    init = (pool.state, jnp.full((width,), NOISE_PAGE, jnp.int32), jnp.zeros((width,), bool))
-    (state, done_at, nonfinite), _ = jax.lax.scan(
-        body, init, (jnp.arange(NOISE_PAGE, dtype=jnp.int32), z, u))
-    return state, done_at, nonfinite
+    init = (pool.state, jnp.ones((width,), dtype), jnp.full((width,), NOISE_PAGE, jnp.int32))
+    (state, _, mark), _ = jax.lax.scan(body, init, (jnp.arange(NOISE_PAGE, dtype=jnp.int32), z),
+                                       unroll=unroll)
+    return state, mark
 
 
-def _finish_page(pool, state, done_at, nonfinite, state0, n_max):
+def _finish_page(pool, state, mark, state0, n_max):
     """Record finished paths and refill their lanes with the next path indices."""
     step0 = pool.page * NOISE_PAGE
     active = pool.path < pool.limit
-    exited = done_at < NOISE_PAGE
+    nonfinite = mark < 0
+    done_at = jnp.where(nonfinite, -1 - mark, mark)
+    exited = (done_at < NOISE_PAGE) & (step0 + done_at < n_max)
     censored = ~exited & (step0 + NOISE_PAGE >= n_max)
     fin = active & (exited | censored)
     idx = jnp.where(fin, pool.path, pool.steps.shape[0])
@@ -261,7 +276,7 @@ def _busy(pool):
     return jnp.sum(pool.path < pool.limit, dtype=jnp.int32)
 
 
-def _advance_one(params, pool, max_pages, d, bridge, shrink_at):
+def _advance_one(params, pool, max_pages, d, bridge, shrink_at, unroll):
     """One device's pool: run pages until its paths are done, ``max_pages`` pages ran, or
     (queue empty and at most ``shrink_at`` lanes busy). Returns the pool and
     ``[pages run, busy lanes, escaped so far]``."""
@@ -277,9 +292,8 @@ def _advance_one(params, pool, max_pages, d, bridge, shrink_at):
 
     def body(c):
         pool, n = c
-        state, done_at, nonfinite = _run_page(model, loss, exit, key, pool, dt, n_max, d,
-                                              bridge)
-        return _finish_page(pool, state, done_at, nonfinite, state0, n_max), n + 1
+        state, mark = _run_page(model, loss, exit, key, pool, dt, n_max, d, bridge, unroll)
+        return _finish_page(pool, state, mark, state0, n_max), n + 1
 
     pool, n = jax.lax.while_loop(cond, body, (pool, jnp.asarray(0, jnp.int32)))
     counts = jnp.stack([n, _busy(pool), jnp.sum(pool.status == ESCAPED, dtype=jnp.int32)])
@@ -319,12 +333,12 @@ def _per_device(fn, mesh, replicated, pool):
 
 
 @eqx.filter_jit(donate="all-except-first")
-def _advance(params, pool, max_pages, *, mesh, d, bridge, shrink_at, signature):
+def _advance(params, pool, max_pages, *, mesh, d, bridge, shrink_at, unroll, signature):
     """All devices' pools advanced at once. One compiled program per (width, devices,
     static settings); ``signature`` (unused in the body) keeps models apart. The pool is
     donated: its result arrays are updated in place, not copied."""
-    return _per_device(lambda r, p: _advance_one(r[0], p, r[1], d, bridge, shrink_at), mesh,
-                       (params, max_pages), pool)
+    return _per_device(lambda r, p: _advance_one(r[0], p, r[1], d, bridge, shrink_at, unroll),
+                       mesh, (params, max_pages), pool)
 
 
 @eqx.filter_jit(donate="all")
@@ -346,24 +360,40 @@ def _initial_pool(model, theta0, limits, firsts, size, width):
                  jnp.zeros((n_dev, size), jnp.int32), jnp.zeros((n_dev, size), jnp.int8))
 
 
-def default_lanes(n_paths, d=1):
+def default_lanes(n_paths, d=1, platform=None):
     """Pool width (per device). ``n_paths/4`` (the queue phase then covers most of the
     work; a wider pool idles in the tail), capped on CPU at ``8192/d`` lanes but at least
     512 (below ~500 lanes the per-step loop overhead dominates; from a few thousand
     lanes XLA spreads a step over the CPU cores: 1.5× on 2 cores at 8192 lanes vs 512,
     benchmarks/scaling.py; the cap keeps the noise page, lanes × 64 × d numbers, near
     2 MB). Accelerators want far more lanes in flight: up to 65 536."""
-    cap = max(512, 8192 // max(int(d), 1)) if jax.default_backend() == "cpu" else 1 << 16
+    platform = platform or jax.default_backend()
+    cap = max(512, 8192 // max(int(d), 1)) if platform == "cpu" else 1 << 16
     return int(min(n_paths, max(MIN_WIDTH, min(cap, n_paths // 4))))
 
 
-def _next_width(width):
+def _page_unroll(platform):
+    """Steps per loop iteration inside a page (``lax.scan(unroll=)``; results unchanged).
+    CPU: 1 (XLA CPU runs unrolled steps slower: 1-D double well 9.3, 8.3, 5.7, 4.9 × 10⁷
+    path-steps/s at 1, 2, 4, 8; 10-D Styblinski–Tang 4.6, 4.6, 2.7, 1.6 × 10⁶).
+    Accelerators: 8 (a step of a pool of a few thousand lanes is launch-bound there: on an
+    H100, 3.9× (1-D) and 5.1× (10-D) the path-steps/s of 1). Both measured at 2 000 paths
+    by ``python benchmarks/throughput.py --unroll 1 2 4 8``."""
+    return 1 if platform == "cpu" else 8
+
+
+def _next_width(width, d=1, platform="cpu"):
     """Width after compaction, or 0 for none: a quarter of wide pools (> 512 lanes: few
     compilations), half of mid-size ones (the tail then keeps ~70% of the lanes busy
     instead of ~55%: 9% faster on the 1-D benchmark), a quarter of narrow ones (each width
     is one more compilation, and narrow pools are dominated by the per-step loop overhead
-    anyway)."""
+    anyway). On accelerators a step costs about the same whatever the width until the
+    pool holds ~10⁵ numbers (H100, 1-D: 10× the steps/s at 10× the lanes from 2 500 to
+    25 000 lanes, benchmarks/scaling.py), so pools are compacted only while the new
+    width holds at least 2¹⁷ numbers: fewer compilations, no slower."""
     new = width // 2 if 128 <= width <= 512 else width // 4
+    if platform != "cpu" and new * max(int(d), 1) < 1 << 17:
+        return 0
     return new if new >= MIN_WIDTH else 0
 
 
@@ -501,7 +531,9 @@ def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge)
     size = -(-n_paths // n_dev)  # paths per device (the last may have fewer)
     limits = [min(size, n_paths - j * size) for j in range(n_dev)]
     firsts = [first_path + j * size for j in range(n_dev)]
-    width = min(default_lanes(size, d) if lanes is None else lanes, size)
+    platform = devs[0].platform
+    unroll = _page_unroll(platform)
+    width = min(default_lanes(size, d, platform) if lanes is None else lanes, size)
     mesh = jax.sharding.Mesh(np.array(devs), (_AXIS,))
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(_AXIS))
     model, theta0 = params[0], params[3]
@@ -512,10 +544,11 @@ def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge)
     t_start = _time.perf_counter()
     pages = 64  # pages per call; grown so one call takes ~0.5 s (chunking never changes results)
     while True:
-        shrink_at = _next_width(width) or -1
+        shrink_at = _next_width(width, d, platform) or -1
         t0 = _time.perf_counter()
         pool, counts = _advance(params, pool, jnp.asarray(pages, jnp.int32), mesh=mesh, d=d,
-                                bridge=bridge, shrink_at=shrink_at, signature=signature)
+                                bridge=bridge, shrink_at=shrink_at, unroll=unroll,
+                                signature=signature)
         counts = np.asarray(counts)  # (devices, [pages run, busy, escaped])
         next_path = np.asarray(pool.next_path)
         elapsed = _time.perf_counter() - t0
@@ -536,7 +569,7 @@ def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge)
         if busy == 0:
             break
         if np.all(next_path >= limits) and np.all(counts[:, 1] <= shrink_at):
-            width = _next_width(width)
+            width = _next_width(width, d, platform)
             pool = _compact(pool, mesh=mesh, new_width=width)
         elif counts[:, 0].max() == pages and elapsed < 0.25:
             pages = min(pages * 2, 1 << 16)

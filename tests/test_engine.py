@@ -36,6 +36,28 @@ def test_prefix_property_and_lane_count_do_not_change_paths():
     np.testing.assert_array_equal(big.times, wide.times)
 
 
+def test_accelerator_settings_do_not_change_paths(monkeypatch):
+    # On accelerators the engine unrolls the page loop 8 steps per iteration and does not
+    # compact narrow pools (_page_unroll, _next_width); neither may change a path. Forced
+    # here on CPU: per-path exit steps equal the default run's, for a Gaussian model with
+    # the bridge and for a phase-space model.
+    from sdesim import engine
+
+    base = run(400)
+    under = sd.escape(sd.models.Underdamped(1.0, 2.0, 0.3), DW, TH0, EXIT, n_paths=200, dt=0.01,
+                      t_max=1e3, key=jax.random.key(3), progress=False)
+    monkeypatch.setattr(engine, "_page_unroll", lambda platform: 8)
+    monkeypatch.setattr(engine, "_next_width",
+                        lambda width, d=1, platform="cpu": 0)
+    accel = run(400)
+    under_accel = sd.escape(sd.models.Underdamped(1.0, 2.0, 0.3), DW, TH0, EXIT, n_paths=200,
+                            dt=0.01, t_max=1e3, key=jax.random.key(3), progress=False)
+    assert accel.info.widths == [accel.info.widths[0]] * len(accel.info.widths)
+    np.testing.assert_array_equal(base.steps, accel.steps)
+    np.testing.assert_array_equal(base.status, accel.status)
+    np.testing.assert_array_equal(under.steps, under_accel.steps)
+
+
 def test_blocks_of_paths_with_first_path_equal_one_run():
     # first_path shifts a run along the stream: blocks [0, 400) + [400, 1000) = one run.
     whole = run(1000)
