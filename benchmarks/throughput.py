@@ -255,7 +255,7 @@ def unroll_sweep(n, values, repeats):
                 t0 = time.perf_counter()
                 run_sdesim(spec, n, jax.random.key(0))
                 first = time.perf_counter() - t0
-                t, r = best_of(lambda i: run_sdesim(spec, n, jax.random.key(1 + i)), repeats)
+                t, r = best_of(lambda i, s=spec: run_sdesim(s, n, jax.random.key(1 + i)), repeats)
                 rows.append(dict(case=key, unroll=u, steps_per_s=r.useful_steps / t,
                                  first_call_seconds=first))
                 print(f"{key} unroll {u:3d}: {r.useful_steps / t:.3g} steps/s "
