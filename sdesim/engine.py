@@ -6,14 +6,17 @@ Design, the part every model relies on:
   drawn from ``fold_in(fold_in(key, i), b)`` with a fixed page length ``K = NOISE_PAGE``.
   It is a pure function of ``(key, i, step)``: a path's result does not depend on the lane
   it ran in, the lane count, the chunking, the number of devices or ``n_paths`` (the first
-  1 000 paths of a 10 000-path run are a 1 000-path run). Standard normals and the
-  bridge uniforms use both 32-bit halves of each threefry hash (``_page_noise``).
+  1 000 paths of a 10 000-path run are a 1 000-path run). Standard normals (and the
+  page's one bridge uniform) use both 32-bit halves of each threefry hash
+  (``_page_noise``); the Brownian-bridge test takes one uniform per page (``_run_page``).
 * **Lanes refilled as paths exit.** ``W`` lanes step in lock-step, one page (``K`` steps)
   per loop iteration; at the end of a page every lane whose path exited or reached
   ``t_max`` records its result and takes the next path index. When the queue is empty
   and at most half the lanes (a quarter, for pools under 128 lanes) are still busy, the
   busy lanes are compacted into a pool that wide (a new compiled width, cached), so the
-  cost of the slow tail shrinks with the live paths instead of staying at the full width.
+  cost of the slow tail shrinks with the live paths instead of staying at the full width
+  (on accelerators only wide pools: ``_next_width``; the page loop is unrolled there:
+  ``_page_unroll``).
 * **Devices and processes.** Each local device runs its own pool on a contiguous block of
   path indices (``shard_map``, no communication inside the run); each process of a
   ``jax.distributed`` cluster runs a contiguous block of the paths and the results are
@@ -387,10 +390,10 @@ def _next_width(width, d=1, platform="cpu"):
     compilations), half of mid-size ones (the tail then keeps ~70% of the lanes busy
     instead of ~55%: 9% faster on the 1-D benchmark), a quarter of narrow ones (each width
     is one more compilation, and narrow pools are dominated by the per-step loop overhead
-    anyway). On accelerators a step costs about the same whatever the width until the
-    pool holds ~10⁵ numbers (H100, 1-D: 10× the steps/s at 10× the lanes from 2 500 to
-    25 000 lanes, benchmarks/scaling.py), so pools are compacted only while the new
-    width holds at least 2¹⁷ numbers: fewer compilations, no slower."""
+    anyway). On accelerators a step costs about the same whatever the width up to ~10⁵
+    numbers (H100, 1-D, benchmarks/scaling.py: 7.9 µs per executed step at 250 lanes,
+    7.8 µs at 25 000), so pools are compacted only while the new width holds at least
+    2¹⁷ numbers: fewer compilations, no slower."""
     new = width // 2 if 128 <= width <= 512 else width // 4
     if platform != "cpu" and new * max(int(d), 1) < 1 << 17:
         return 0
