@@ -20,6 +20,8 @@ in seconds).
 
     python benchmarks/scaling.py [--quick] [--max-paths 1000000]
         [--json figures/scaling.json] [--png figures/scaling.png] [--plot-only]
+
+(on a GPU the defaults are figures/scaling_gpu.json and figures/scaling_gpu.png)
 """
 
 from __future__ import annotations
@@ -159,8 +161,10 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="small grids (a smoke test)")
     ap.add_argument("--max-paths", type=int, default=10**6)
     ap.add_argument("--diffrax-max-paths", type=int, default=1000)
-    ap.add_argument("--json", default=str(FIG / "scaling.json"))
-    ap.add_argument("--png", default=str(FIG / "scaling.png"))
+    # on a GPU the defaults are figures/scaling_gpu.json and figures/scaling_gpu.png
+    gpu = jax.default_backend() == "gpu"
+    ap.add_argument("--json", default=str(FIG / ("scaling_gpu.json" if gpu else "scaling.json")))
+    ap.add_argument("--png", default=str(FIG / ("scaling_gpu.png" if gpu else "scaling.png")))
     ap.add_argument("--plot-only", action="store_true", help="redraw the PNG from the JSON")
     args = ap.parse_args(argv)
     if args.plot_only:
