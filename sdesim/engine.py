@@ -195,7 +195,7 @@ def _normal_from_bits(w, dtype):
     return jnp.asarray(math.sqrt(2), dtype) * jax.lax.erf_inv(u)
 
 
-def _run_page(model, loss, exit, key, pool, dt, n_max, d, bridge, unroll):
+def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll):
     """Advance every lane by one page of K steps. Returns (state, mark): ``mark`` is the
     offset of the first exit in the page (``-1 - offset`` if non-finite), else K.
     Lane path ``p`` is global path ``pool.first + p`` of the random stream.
@@ -208,12 +208,12 @@ def _run_page(model, loss, exit, key, pool, dt, n_max, d, bridge, unroll):
     because the survival factors of later pages start again from 1 given survival), at one
     random word per page instead of one per step."""
     dtype = dt.dtype
-    z, u = jax.vmap(lambda p, b: _page_noise(model, key, pool.first + p, b, d, dtype,
-                                             bridge))(pool.path, pool.page)
-    z = jnp.moveaxis(z, 1, 0)  # (K, W, ...): scanned over
     width = pool.path.shape[0]
     use_bridge = bridge and hasattr(exit, "cross_prob")
-    u = u if bridge else jnp.zeros((width,), dtype)
+    z, u = jax.vmap(lambda p, b: _page_noise(model, key, pool.first + p, b, d, dtype,
+                                             use_bridge))(pool.path, pool.page)
+    z = jnp.moveaxis(z, 1, 0)  # (K, W, ...): scanned over
+    u = u if use_bridge else jnp.zeros((width,), dtype)
     step0 = pool.page * NOISE_PAGE
 
     def lane_step(state, surv, uj, t, zj):
@@ -295,7 +295,7 @@ def _advance_one(params, pool, max_pages, d, bridge, shrink_at, unroll):
 
     def body(c):
         pool, n = c
-        state, mark = _run_page(model, loss, exit, key, pool, dt, n_max, d, bridge, unroll)
+        state, mark = _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll)
         return _finish_page(pool, state, mark, state0, n_max), n + 1
 
     pool, n = jax.lax.while_loop(cond, body, (pool, jnp.asarray(0, jnp.int32)))
@@ -391,9 +391,9 @@ def _next_width(width, d=1, platform="cpu"):
     instead of ~55%: 9% faster on the 1-D benchmark), a quarter of narrow ones (each width
     is one more compilation, and narrow pools are dominated by the per-step loop overhead
     anyway). On accelerators a step costs about the same whatever the width up to ~10⁵
-    numbers (H100, 1-D, benchmarks/scaling.py: 7.9 µs per executed step at 250 lanes,
-    7.8 µs at 25 000), so pools are compacted only while the new width holds at least
-    2¹⁷ numbers: fewer compilations, no slower."""
+    numbers (H100, 1-D, figures/scaling_gpu.json: steps/s ÷ utilization ÷ lanes gives
+    7.9 µs per executed step at 250 lanes, 7.8 µs at 25 000), so pools are compacted
+    only while the new width holds at least 2¹⁷ numbers: fewer compilations, no slower."""
     new = width // 2 if 128 <= width <= 512 else width // 4
     if platform != "cpu" and new * max(int(d), 1) < 1 << 17:
         return 0
