@@ -54,7 +54,8 @@ NOISE_PAGE = 64  # steps per noise page; part of the definition of the random st
 MIN_WIDTH = 16  # the pool is not compacted below this many lanes
 
 # status codes of a path
-PENDING, ESCAPED, CENSORED, NONFINITE = 0, 1, 2, 3
+PENDING, ESCAPED, CENSORED, DIVERGED = 0, 1, 2, 3
+NONFINITE = DIVERGED  # the former name
 
 
 class _Pool(NamedTuple):
@@ -89,11 +90,45 @@ def _arrayify(tree):
     return jax.tree_util.tree_map(conv, tree)
 
 
+def _is_model(model):
+    from .model import Model
+
+    return isinstance(model, Model)
+
+
+def _representable(name, value, dtype, *, allow_zero=False):
+    """``value`` (host float64) survives conversion to the run's float dtype."""
+    info = jnp.finfo(dtype)
+    v = np.asarray(value, np.float64)
+    if np.any(np.abs(v) > float(info.max)):
+        raise ValueError(f"{name} = {value!r} overflows {jnp.dtype(dtype).name} (largest "
+                         f"finite {float(info.max):.3g}); rescale it or run with "
+                         f"JAX_ENABLE_X64=1")
+    nz = v[v != 0]
+    if (not allow_zero or nz.size) and np.any(np.abs(nz) < float(info.tiny)):
+        raise ValueError(f"{name} = {value!r} underflows {jnp.dtype(dtype).name} (smallest "
+                         f"normal {float(info.tiny):.3g}); rescale it or run with "
+                         f"JAX_ENABLE_X64=1")
+
+
+def n_steps(t_max, dt):
+    """Steps of size ``dt`` that fit in ``t_max`` (``t_max/dt`` rounded down, but a ratio
+    within 1e-9 of an integer counts as that integer): every recorded time ``≤ t_max``."""
+    x = float(t_max) / float(dt)
+    r = round(x)
+    return int(r) if abs(x - r) <= 1e-9 * max(1.0, x) else math.floor(x)
+
+
 def _check_common(model, loss, theta0, exit, n_paths, dt, t_max, key):
     """All input checks, on the host, before anything is traced or compiled."""
     n_paths = _checks.integer("n_paths", n_paths, minimum=1)
+    dtype = _float_dtype()
+    _checks.scalar("dt", dt)
+    _checks.scalar("t_max", t_max)
     _checks.real("dt", dt, positive=True)
     _checks.real("t_max", t_max, positive=True)
+    _representable("dt", dt, dtype)
+    _representable("t_max", t_max, dtype)
     if t_max < dt:
         raise ValueError(f"t_max must be >= dt, got t_max={t_max!r} < dt={dt!r}")
     key = _checks.prng_key("key", key)
@@ -106,28 +141,174 @@ def _check_common(model, loss, theta0, exit, n_paths, dt, t_max, key):
         raise ValueError(f"theta0 must have shape (d,) with d >= 1, got shape {th.shape}")
     if not np.all(np.isfinite(th)):
         raise ValueError(f"theta0 must be finite, got {th}")
+    _representable("theta0", th, dtype, allow_zero=True)
     d = th.shape[0]
-    for attr in ("check", "init", "step", "position"):
-        if not hasattr(model, attr):
-            raise TypeError(f"model must be a model from sdesim.models, got "
-                            f"{type(model).__name__} (no {attr}())")
+    if not (_is_model(model) or _legacy_model(model)):
+        raise TypeError(f"model must be an sdesim model (a subclass of sdesim.model.Model, "
+                        f"e.g. from sdesim.models), got {type(model).__name__}")
     model.check(d)
-    if hasattr(model, "check_dt"):  # models with a fixed step (a discrete optimizer)
-        model.check_dt(dt)
-    theta0 = jnp.asarray(th, _float_dtype())
-    out = jax.eval_shape(loss, theta0)
+    model.check_dt(dt)
+    if hasattr(loss, "check_dim"):  # a landscape of sdesim.landscapes
+        loss.check_dim(d)
+    theta0 = jnp.asarray(th, dtype)
+    try:
+        out = jax.eval_shape(loss, theta0)
+    except Exception as err:
+        raise TypeError(f"loss failed on theta0 of shape ({d},): {type(err).__name__}: "
+                        f"{err}") from err
     if getattr(out, "shape", None) != ():
         raise ValueError(f"loss must return a scalar for theta of shape ({d},), got shape "
                          f"{getattr(out, 'shape', type(out))}")
+    if not jnp.issubdtype(out.dtype, jnp.floating):
+        raise TypeError(f"loss must return a real floating-point scalar (it is "
+                        f"differentiated), got dtype {out.dtype}")
+    _check_noise_inputs(model, loss, theta0)
+    _check_noise_scale(model, dt, dtype)
     if exit is not None:
         exit = _exits.as_exit(exit)
-        edim = getattr(exit, "dim", None)
+        edim = exit.dim
         if edim is not None and edim != d:
             raise ValueError(f"exit has dimension {edim} but theta0 has dimension {d}")
         o = jax.eval_shape(exit.outside, theta0)
         if o.shape != ():
             raise ValueError(f"exit must return one bool per point, got shape {o.shape}")
+        if bool(exit.outside(theta0)):
+            raise ValueError(f"theta0 = {th} is already outside the exit region: every path "
+                             f"would 'escape' at t = dt; start inside the basin")
     return n_paths, theta0, exit, key
+
+
+def _legacy_model(model):
+    # the discrete-algorithm model of sdesim.optim, until it subclasses Model
+    return all(hasattr(model, a) for a in ("check", "check_dt", "init", "step", "position"))
+
+
+def _noise_models(model):
+    from .noise import CovarianceModel
+
+    return [v for v in (getattr(model, "noise", None), getattr(model, "sigma", None))
+            if isinstance(v, CovarianceModel)]
+
+
+def _check_noise_inputs(model, loss, theta0):
+    """A minibatch noise needs per-sample gradients that fit θ, or a population form."""
+    from .noise import Minibatch, per_sample_of
+
+    for nm in _noise_models(model):
+        if not isinstance(nm, Minibatch):
+            continue
+        if nm.data is None:
+            if not hasattr(loss, "grad_cov"):
+                raise TypeError(f"noise.minibatch(None, ...) uses the landscape's population "
+                                f"covariance loss.grad_cov, which {type(loss).__name__} does "
+                                f"not define: pass data (and per_sample)")
+            continue
+        fn = per_sample_of(nm.per_sample, loss)
+        if nm.per_sample is None and tuple(nm.data.shape[1:]) != tuple(theta0.shape):
+            raise ValueError(f"data rows have shape {tuple(nm.data.shape[1:])} but the "
+                             f"landscape's per_sample(theta, x) takes x of theta's shape "
+                             f"{tuple(theta0.shape)}: pass data with {theta0.shape[0]} "
+                             f"features (or your own per_sample)")
+        try:
+            out = jax.eval_shape(fn, theta0, nm.data[0])
+        except Exception as err:
+            raise ValueError(f"per_sample(theta, x) failed for theta0 of shape "
+                             f"{theta0.shape} and one data row of shape "
+                             f"{tuple(nm.data.shape[1:])}: {type(err).__name__}: {err}") from err
+        if out.shape != ():
+            raise ValueError(f"per_sample(theta, x) must return a scalar, got shape "
+                             f"{out.shape} for data rows of shape {tuple(nm.data.shape[1:])} "
+                             f"and theta0 of shape {theta0.shape}")
+
+
+def _check_noise_scale(model, dt, dtype):
+    """The α-stable step scale ``dt^{1/α}`` and ``ε = lr^{(α−1)/α}`` are representable."""
+    if model.noise_kind != "levy" or isinstance(model.alpha, jax.core.Tracer):
+        return
+    a = float(np.asarray(model.alpha))
+    hp = float(dt) ** (1.0 / a)
+    info = jnp.finfo(dtype)
+    name = jnp.dtype(dtype).name
+    if hp < float(info.tiny) or not np.isfinite(hp) or hp > float(info.max):
+        raise ValueError(f"dt**(1/alpha) = {float(dt)!r}**(1/{a:g}) = {hp:.3g} is not "
+                         f"representable in {name}: no path would move. Use a larger dt or "
+                         f"alpha, or JAX_ENABLE_X64=1")
+    if model.lr is not None and not isinstance(model.lr, jax.core.Tracer):
+        eps = float(np.asarray(model.lr)) ** ((a - 1) / a)
+        if not (float(info.tiny) <= eps <= float(info.max)) or eps * hp < float(info.tiny):
+            raise ValueError(f"the noise scale eps*dt**(1/alpha) = lr**((alpha-1)/alpha) * "
+                             f"dt**(1/alpha) = {eps:.3g} * {hp:.3g} is not representable in "
+                             f"{name}; use JAX_ENABLE_X64=1 or other lr/dt/alpha")
+
+
+class StabilityWarning(RuntimeWarning):
+    """The explicit step is unstable at the start's curvature (``dt`` too large)."""
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Some paths reached a non-finite state (they are not counted as escapes)."""
+
+
+def _top_curvature(loss, theta0):
+    """Largest Hessian eigenvalue of ``loss`` at ``theta0`` (dense for d <= 512, else 60
+    power iterations on Hessian-vector products)."""
+    d = theta0.shape[0]
+    if d <= 512:
+        return float(jnp.max(jnp.linalg.eigvalsh(jax.hessian(loss)(theta0))))
+
+    @jax.jit
+    def power(x):
+        hvp = lambda v: jax.jvp(jax.grad(loss), (x,), (v,))[1]
+
+        def body(_, v):
+            w = hvp(v)
+            return w / (jnp.linalg.norm(w) + jnp.finfo(w.dtype).tiny)
+
+        v = jax.lax.fori_loop(0, 60, body, jnp.ones_like(x) / jnp.sqrt(d))
+        return v @ hvp(v)
+
+    return float(power(theta0))
+
+
+def _spectral_radius(model, lam, h):
+    return float(np.max(np.abs(np.linalg.eigvals(np.atleast_2d(model.linearization(lam,
+                                                                                     h))))))
+
+
+def stability(model, loss, theta0, dt):
+    """``(stable, lam_max, dt_max)``: whether the model's explicit step with ``dt`` is stable
+    on the largest curvature ``lam_max`` of the loss at ``theta0`` (the step's linear map,
+    ``model.linearization``, has spectral radius <= 1), and the largest stable step
+    (None when the model states no linearization, e.g. a discrete algorithm)."""
+    if _legacy_model(model) and not _is_model(model):
+        return True, None, None
+    if model.linearization(1.0, float(dt)) is None or any(
+            isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(model)):
+        return True, None, None
+    lam = _top_curvature(loss, jnp.asarray(theta0))
+    if not np.isfinite(lam) or lam <= 0:
+        return True, lam, None
+    ok = lambda h: _spectral_radius(model, lam, h) <= 1 + 1e-9
+    if ok(float(dt)):
+        return True, lam, None
+    lo, hi = 0.0, float(dt)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return False, lam, lo
+
+
+def _warn_unstable(model, loss, theta0, dt):
+    import warnings
+
+    stable, lam, dt_max = stability(model, loss, theta0, dt)
+    if not stable:
+        warnings.warn(f"dt = {float(dt):g} makes the explicit step of {type(model).__name__} "
+                      f"unstable at theta0: the loss's largest curvature there is "
+                      f"{lam:.4g} and the largest stable step is dt = {dt_max:.4g}. Paths "
+                      f"will oscillate with growing amplitude and leave by numerical "
+                      f"instability, not by escape: use dt well below {dt_max:.4g}",
+                      StabilityWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------------------------------
@@ -159,9 +340,7 @@ def _page_noise(model, key, path, page, d, dtype, bridge):
 
 def _engine_normals(model, key):
     """Does the engine draw this model's noise itself (standard normal, threefry key)?"""
-    return (getattr(model, "noise_kind", None) == "gaussian"
-            and getattr(model, "alpha", None) is None
-            and str(jax.random.key_impl(key)) == "threefry2x32")
+    return model.noise_kind == "gaussian" and str(jax.random.key_impl(key)) == "threefry2x32"
 
 
 def _words(k, n, dtype):
@@ -219,8 +398,12 @@ def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll):
     def lane_step(state, surv, uj, t, zj):
         new, factor = model.step(state, t, dt, loss, zj)
         x, y = model.position(state), model.position(new)
-        bad = ~jnp.all(jnp.isfinite(y))
-        out = exit.outside(y) | bad
+        # Outcomes: a point the exit reports outside is an escape, even an infinite one (an
+        # α-stable jump that overflowed to ±inf left a box or ball); a NaN, or an infinite
+        # point the exit cannot place outside, is a divergence (DIVERGED), never an escape.
+        gone = exit.outside(y)
+        bad = jnp.any(jnp.isnan(y)) | (jnp.any(jnp.isinf(y)) & ~gone)
+        out = gone | bad
         if use_bridge and factor is not None:
             surv = surv * (1 - exit.cross_prob(x, y, factor, dt))
             out = out | (surv < uj)
@@ -255,7 +438,7 @@ def _finish_page(pool, state, mark, state0, n_max):
     fin = active & (exited | censored)
     idx = jnp.where(fin, pool.path, pool.steps.shape[0])
     steps = pool.steps.at[idx].set(jnp.where(exited, step0 + done_at + 1, n_max), mode="drop")
-    code = jnp.where(exited, jnp.where(nonfinite, NONFINITE, ESCAPED), CENSORED)
+    code = jnp.where(exited, jnp.where(nonfinite, DIVERGED, ESCAPED), CENSORED)
     status = pool.status.at[idx].set(code.astype(jnp.int8), mode="drop")
     rank = jnp.cumsum(fin, dtype=jnp.int32) - 1
     path = jnp.where(fin, jnp.minimum(pool.next_path + rank, pool.limit), pool.path)
@@ -476,7 +659,7 @@ def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, br
         raise TypeError("exit is required: an exit from sdesim.exits or a callable")
     if lanes is not None:
         lanes = _checks.integer("lanes", lanes, minimum=1)
-    n_max = math.ceil(float(t_max) / float(dt) - 1e-9)
+    n_max = n_steps(t_max, dt)
     if n_max >= 2**31 - NOISE_PAGE:
         raise ValueError(f"t_max/dt must be < 2**31 steps, got {n_max}")
     first_path = _checks.integer("first_path", first_path, minimum=0)
@@ -493,16 +676,27 @@ def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, br
     dtype = _float_dtype()
     params = _arrayify((model, loss, exit, theta0, jnp.asarray(dt, dtype),
                         jnp.asarray(n_max, jnp.int32), key))
+    _warn_unstable(model, loss, theta0, dt)
     run = dict(params=params, d=theta0.shape[0], lanes=lanes, progress=progress, devs=devs,
-               bridge=bool(bridge) and getattr(model, "noise_kind", None) == "gaussian")
+               bridge=bool(bridge) and model.noise_kind == "gaussian"
+               and bool(getattr(model, "diffusive_position", False)))
     t_start = _time.perf_counter()
     if n_proc == 1:
         steps, status, info = _run_block(first_path, n_paths, **run)
     else:
         steps, status, info = _run_distributed(first_path, n_paths, n_proc, run)
     info.wall_time = _time.perf_counter() - t_start
-    return EscapeResult.from_steps(steps, status, dt=float(dt), t_max=float(t_max),
-                                   lr=_lr_of(model), info=info)
+    res = EscapeResult.from_steps(steps, status, dt=float(dt), t_max=float(t_max),
+                                  lr=_lr_of(model), info=info)
+    if res.n_diverged:
+        import warnings
+
+        warnings.warn(f"{res.n_diverged} of {res.n_paths} paths diverged (their state became "
+                      f"non-finite): they are not escapes; rate() and mean_time() treat them "
+                      f"as censored at the step they diverged (res.diverged marks them). "
+                      f"Use a smaller dt, JAX_ENABLE_X64=1, or a noise with finite scale",
+                      DivergenceWarning, stacklevel=2)
+    return res
 
 
 def _run_distributed(first_path, n_paths, n_proc, run):
@@ -602,11 +796,18 @@ def _lr_of(model):
 @dataclasses.dataclass(frozen=True)
 class Trajectories:
     """Saved paths of ``simulate``: ``ts`` (n_saves,), ``paths`` (n_paths, n_saves, d);
-    ``velocities`` likewise for phase-space models (else None)."""
+    ``velocities`` likewise for phase-space models (else None); ``diverged`` (n_paths,)
+    marks paths whose state became non-finite (their saved values from then on are
+    inf/NaN; ``simulate`` warns)."""
 
     ts: np.ndarray
     paths: np.ndarray
     velocities: np.ndarray | None = None
+    diverged: np.ndarray | None = None
+
+    @property
+    def n_diverged(self):
+        return 0 if self.diverged is None else int(np.sum(self.diverged))
 
 
 @eqx.filter_jit
@@ -646,24 +847,29 @@ def simulate(model, loss, theta0, *, n_paths, dt, t_max, key, save_every=1, meth
 
     Saves ``θ`` at ``t = 0, save_every·dt, 2·save_every·dt, ... <= t_max``.
 
-    ``method="diffrax"`` (default for Gaussian models): ``diffrax.diffeqsolve`` vmapped
-    over paths with a per-path ``UnsafeBrownianPath`` keyed by ``fold_in(key, i)``; solver
-    ``ShARK`` when the noise is additive (Langevin, Underdamped), else ``Euler``
-    (Euler–Maruyama, Itô). ``method="engine"``: the models' own step with the engine's
-    noise stream, so path ``i`` is exactly path ``i`` of ``escape`` with the same key.
+    ``method="diffrax"`` (default for Gaussian SDEs with a closed vector field: Langevin,
+    SGD, Underdamped): ``diffrax.diffeqsolve`` vmapped over paths with a per-path
+    ``UnsafeBrownianPath`` keyed by ``fold_in(key, i)``; solver ``ShARK`` when the noise is
+    additive (Langevin, Underdamped), else ``Euler`` (Euler–Maruyama, Itô). The drift and
+    diffusion are the model's own ``terms`` (``model.vector_field``). One compiled program
+    per shape and solver: a sweep over temperatures or learning rates compiles once.
+    ``method="engine"``: the models' own step with the engine's noise stream, so path ``i``
+    is exactly path ``i`` of ``escape`` with the same key. Paths whose state becomes
+    non-finite are marked in ``diverged`` and counted in a ``DivergenceWarning``.
     """
     n_paths, theta0, _, key = _check_common(model, loss, theta0, None, n_paths, dt, t_max,
                                             key)
     save_every = _checks.integer("save_every", save_every, minimum=1)
-    n_steps = math.floor(float(t_max) / float(dt) + 1e-9)
-    n_saves = n_steps // save_every + 1
+    n_steps_ = n_steps(t_max, dt)
+    n_saves = n_steps_ // save_every + 1
     if n_saves < 2:
         raise ValueError(f"t_max must cover at least save_every steps, got t_max={t_max}, "
                          f"dt={dt}, save_every={save_every}")
     if method is None:
-        method = "diffrax" if hasattr(model, "vector_field") else "engine"
+        method = "diffrax" if model.has_vector_field else "engine"
     if method not in ("diffrax", "engine"):
         raise ValueError(f"method must be 'diffrax' or 'engine', got {method!r}")
+    _warn_unstable(model, loss, theta0, dt)
     dtype = _float_dtype()
     d = theta0.shape[0]
     ts = np.arange(n_saves) * save_every * float(dt)
@@ -671,43 +877,66 @@ def simulate(model, loss, theta0, *, n_paths, dt, t_max, key, save_every=1, meth
         params = _arrayify((model, loss, theta0, jnp.asarray(dt, dtype), key))
         states = _simulate_engine(params, n_paths, n_saves, save_every, _signature(params))
     else:
-        if not hasattr(model, "vector_field"):
-            raise ValueError(f"{type(model).__name__} has no diffrax form; use "
-                             f"method='engine'")
-        states = _simulate_diffrax(_arrayify((model, loss, theta0, key)), n_paths, float(dt),
-                                   n_steps, save_every, solver)
+        if not model.has_vector_field:
+            raise ValueError(f"{type(model).__name__} has no diffrax form (a Gaussian SDE "
+                             f"with a closed vector field); use method='engine'")
+        states = _simulate_diffrax(model, loss, theta0, key, n_paths, float(dt), n_steps_,
+                                   save_every, solver)
         states = model.from_vector(states, d)
-    pos = model.position(states)
+    pos = np.asarray(model.position(states))
     vel = getattr(states, "velocity", None)
-    return Trajectories(ts, np.asarray(pos), None if vel is None else np.asarray(vel))
+    vel = None if vel is None else np.asarray(vel)
+    bad = ~np.all(np.isfinite(pos.reshape(n_paths, -1)), axis=1)
+    if vel is not None:
+        bad |= ~np.all(np.isfinite(vel.reshape(n_paths, -1)), axis=1)
+    if bad.any():
+        import warnings
+
+        warnings.warn(f"{int(bad.sum())} of {n_paths} simulated paths diverged (non-finite "
+                      f"state; Trajectories.diverged marks them): use a smaller dt or "
+                      f"JAX_ENABLE_X64=1", DivergenceWarning, stacklevel=2)
+    return Trajectories(ts, pos, vel, bad)
 
 
-def _simulate_diffrax(params, n_paths, dt, n_steps, save_every, solver):
+def _diffrax_solver(model, solver):
     import diffrax
 
-    model, loss, theta0, key = params
+    if solver is None:  # ShARK needs additive noise (a diffusion independent of the state)
+        solver = diffrax.ShARK() if model.additive else diffrax.Euler()
+    return solver
+
+
+def _simulate_diffrax(model, loss, theta0, key, n_paths, dt, n_steps, save_every, solver):
+    import diffrax
+
+    solver = _diffrax_solver(model, solver)
+    params = _arrayify((model, loss, model.to_vector(model.init(theta0)), key))
+    return _diffrax_solve(params, n_paths, float(dt), n_steps * float(dt), n_steps,
+                          save_every, solver, theta0.shape[0], _signature(params))
+
+
+@eqx.filter_jit
+def _diffrax_solve(params, n_paths, dt, t1, n_steps, save_every, solver, m, signature):
+    """Module-level and keyed on shapes, the solver, the step and the models' classes:
+    every numeric leaf of the model and the landscape (temperature, lr, sharpness) is
+    traced, so a sweep over them reuses the program (a jit nested in ``simulate`` compiled
+    on every call). ``dt`` and ``t1`` stay Python floats, as diffrax's docs use them: a
+    traced ``dt0`` changes diffrax's step grid arithmetic (and so every path)."""
+    import diffrax
+
+    model, loss, y0, key = params
     drift, diffusion = model.vector_field(loss)
-    y0 = model.to_vector(model.init(theta0))
-    m = theta0.shape[0]
-    if solver is None:
-        solver = diffrax.ShARK() if getattr(model, "additive", False) else diffrax.Euler()
     needs_area = isinstance(solver, diffrax.ShARK | diffrax.SRA1 | diffrax.SEA)
     levy = diffrax.SpaceTimeLevyArea if needs_area else diffrax.BrownianIncrement
-    t1 = n_steps * dt
     ts = jnp.arange(0, n_steps + 1, save_every, dtype=y0.dtype) * dt
 
-    @eqx.filter_jit
-    def solve_all(y0, key):
-        def one(i):
-            bm = diffrax.UnsafeBrownianPath(shape=(m,), key=jax.random.fold_in(key, i),
-                                            levy_area=levy)
-            terms = diffrax.MultiTerm(diffrax.ODETerm(drift),
-                                      diffrax.ControlTerm(diffusion, bm))
-            sol = diffrax.diffeqsolve(terms, solver, 0.0, t1, dt, y0,
-                                      saveat=diffrax.SaveAt(ts=ts), max_steps=n_steps + 1,
-                                      adjoint=diffrax.ForwardMode())
-            return sol.ys
+    def one(i):
+        bm = diffrax.UnsafeBrownianPath(shape=(m,), key=jax.random.fold_in(key, i),
+                                        levy_area=levy)
+        terms = diffrax.MultiTerm(diffrax.ODETerm(drift), diffrax.ControlTerm(diffusion, bm))
+        sol = diffrax.diffeqsolve(terms, solver, 0.0, t1, dt, y0,
+                                  saveat=diffrax.SaveAt(ts=ts), max_steps=n_steps + 1,
+                                  adjoint=diffrax.ForwardMode())
+        return sol.ys
 
-        return jax.lax.map(one, jnp.arange(n_paths), batch_size=min(n_paths, 256))
-
-    return solve_all(y0, key)
+    return jax.lax.map(one, jnp.arange(n_paths), batch_size=min(n_paths, 256))

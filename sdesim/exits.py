@@ -19,18 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
-
-
-def _coerce(obj, *names, vector=()):
-    """Turn Python numbers/lists given to a constructor into float arrays (leave tracers and
-    JAX's internal placeholders alone: pytrees are rebuilt with arbitrary leaves)."""
-    for name in names:
-        v = getattr(obj, name)
-        if isinstance(v, int | float | list | tuple | np.ndarray | np.generic):
-            arr = np.asarray(v, dtype=np.float64)
-            if name in vector and arr.ndim == 0:
-                arr = arr[None]
-            object.__setattr__(obj, name, jnp.asarray(arr, dtype=jnp.result_type(float)))
+from .noise import factor_var
 
 
 def _bridge_prob(d1, d2, var, h):
@@ -41,21 +30,26 @@ def _bridge_prob(d1, d2, var, h):
     return jnp.where(jnp.isfinite(arg), jnp.exp(arg), 0.0)
 
 
-def _row_var(factor):
-    """Diagonal of B Bᵀ: per-coordinate variance rate of the position noise."""
-    return factor**2 if factor.ndim == 1 else jnp.sum(factor**2, axis=1)
+class Exit:
+    """Base of the exit regions: ``outside(θ) -> bool`` for one point; values are checked
+    at construction (``check()`` runs the same checks again)."""
 
-
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Halfspace:
-    """Exit when ``normal · θ > offset``."""
-
-    normal: jax.Array
-    offset: jax.Array
+    dim = None  # the dimension the region is defined for, or None (any)
 
     def __post_init__(self):
-        _coerce(self, "normal", "offset", vector=("normal",))
+        _checks.coerce_fields(self)
+        self.check()
+
+    def check(self):
+        pass
+
+
+@_checks.pytree_dataclass
+class Halfspace(Exit):
+    """Exit when ``normal · θ > offset``."""
+
+    normal: jax.Array = dataclasses.field(metadata=dict(vector=True))
+    offset: jax.Array = dataclasses.field()
 
     @property
     def dim(self):
@@ -63,7 +57,8 @@ class Halfspace:
 
     def check(self):
         _checks.real("normal", self.normal)
-        _checks.real("offset", self.offset)
+        _checks.scalar("offset", self.offset)
+        _checks.real("offset", self.offset, finite=False)
         if np.ndim(self.normal) != 1 or not np.any(np.asarray(self.normal) != 0):
             raise ValueError(f"normal must be a non-zero vector, got {self.normal!r}")
 
@@ -76,28 +71,32 @@ class Halfspace:
         return _bridge_prob(self.offset - n @ x, self.offset - n @ y, var, h)
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Box:
+@_checks.pytree_dataclass
+class Box(Exit):
     """Exit when any coordinate leaves ``[lower, upper]`` (±inf allowed)."""
 
-    lower: jax.Array
-    upper: jax.Array
+    lower: jax.Array = dataclasses.field(metadata=dict(vector=True))
+    upper: jax.Array = dataclasses.field(metadata=dict(vector=True))
 
     def __post_init__(self):
-        _coerce(self, "lower", "upper", vector=("lower", "upper"))
+        _checks.coerce_fields(self)
         if isinstance(self.lower, jax.Array) and isinstance(self.upper, jax.Array) and \
                 self.lower.shape != self.upper.shape and min(self.lower.size,
                                                              self.upper.size) == 1:
             lo, up = jnp.broadcast_arrays(self.lower, self.upper)
             object.__setattr__(self, "lower", lo)
             object.__setattr__(self, "upper", up)
+        self.check()
 
     @property
     def dim(self):
         return int(np.shape(self.lower)[0])
 
     def check(self):
+        if isinstance(self.lower, jax.core.Tracer) or isinstance(self.upper, jax.core.Tracer):
+            return
+        _checks.real("lower", self.lower, finite=False)
+        _checks.real("upper", self.upper, finite=False)
         lo, up = np.asarray(self.lower, float), np.asarray(self.upper, float)
         if lo.shape != up.shape or lo.ndim != 1:
             raise ValueError(f"lower and upper must be vectors of one shape, got shapes "
@@ -112,45 +111,42 @@ class Box:
 
     def cross_prob(self, x, y, factor, h):
         lo, up = self.lower.astype(x.dtype), self.upper.astype(x.dtype)
-        var = _row_var(factor)
+        var = factor_var(factor)
         p_up = _bridge_prob(up - x, up - y, var, h)
         p_lo = _bridge_prob(x - lo, y - lo, var, h)
         # Faces crossed independently to first order (exact for diagonal noise, one face).
         return 1.0 - jnp.prod((1.0 - p_up) * (1.0 - p_lo))
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Ellipsoid:
+@_checks.pytree_dataclass
+class Ellipsoid(Exit):
     """Exit when ``½ (θ - center)ᵀ A (θ - center) > level`` (a quadratic basin Ω)."""
 
-    center: jax.Array
-    matrix: jax.Array
-    level: jax.Array
-
-    def __post_init__(self):
-        _coerce(self, "center", "matrix", "level", vector=("center",))
+    center: jax.Array = dataclasses.field(metadata=dict(vector=True))
+    matrix: jax.Array = dataclasses.field()
+    level: jax.Array = dataclasses.field()
 
     @property
     def dim(self):
         return int(np.shape(self.center)[0])
 
     def check(self):
+        if np.ndim(self.center) != 1:
+            raise ValueError(f"center must be a vector, got shape {np.shape(self.center)}")
+        _checks.real("center", self.center)
         d = self.dim
         _checks.shape("matrix", self.matrix, (d, d), " to match center")
+        _checks.symmetric_pd("matrix", self.matrix)
+        _checks.scalar("level", self.level)
         _checks.real("level", self.level, positive=True)
-        lam = np.linalg.eigvalsh(np.asarray(self.matrix, float))
-        if lam.min() <= 0:
-            raise ValueError("matrix must be positive definite")
 
     def outside(self, theta):
         y = theta - self.center.astype(theta.dtype)
         return 0.5 * y @ (self.matrix.astype(theta.dtype) @ y) > self.level
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class LevelSet:
+@_checks.pytree_dataclass
+class LevelSet(Exit):
     """Exit when ``fn(θ) > level`` (a sub-level set of any function, e.g. the loss).
 
     ``fn`` is a pytree child, not static metadata: a landscape's parameters (a
@@ -161,34 +157,39 @@ class LevelSet:
     level: jax.Array = 0.0
     dim: int | None = dataclasses.field(default=None, metadata=dict(static=True))
 
-    def __post_init__(self):
-        _coerce(self, "level")
-
     def check(self):
+        if not callable(self.fn):
+            raise TypeError(f"fn must be a function theta -> scalar, got "
+                            f"{type(self.fn).__name__}")
+        _checks.scalar("level", self.level)
         _checks.real("level", self.level)
 
     def outside(self, theta):
         return self.fn(theta) > self.level
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Predicate:
+@_checks.pytree_dataclass
+class Predicate(Exit):
     """Any ``θ -> bool`` (True = the path has exited). Grid monitoring only."""
 
     fn: Callable = dataclasses.field(metadata=dict(static=True))
     dim: int | None = dataclasses.field(default=None, metadata=dict(static=True))
 
     def check(self):
-        pass
+        if not callable(self.fn):
+            raise TypeError(f"fn must be a function theta -> bool, got "
+                            f"{type(self.fn).__name__}")
 
     def outside(self, theta):
-        return jnp.asarray(self.fn(theta), bool).reshape(())
+        out = jnp.asarray(self.fn(theta), bool)
+        if out.size != 1:
+            raise ValueError(f"exit must return one bool per point, got shape {out.shape}")
+        return out.reshape(())
 
 
 def as_exit(exit):
     """Coerce a user's exit (an exit object or a callable predicate) and check it."""
-    if hasattr(exit, "outside"):
+    if isinstance(exit, Exit):
         exit.check()
         return exit
     if callable(exit):

@@ -25,21 +25,23 @@ from . import exits as _exits
 _GH_X, _GH_W = np.polynomial.hermite.hermgauss(8)
 
 
-def _coerce(obj, *names):
-    for name in names:
-        v = getattr(obj, name)
-        if isinstance(v, int | float | np.ndarray | np.generic | list | tuple) and \
-                not isinstance(v, bool):
-            object.__setattr__(obj, name, jnp.asarray(v, dtype=jnp.result_type(float)))
+class Landscape:
+    """Base of the built-in landscapes: parameters are coerced to arrays and checked at
+    construction (ValueError/TypeError naming the parameter); ``check_dim(d)`` checks a
+    start point's dimension against the landscape's."""
 
+    def __post_init__(self):
+        _checks.coerce_fields(self)
+        self.check()
 
-def _gauss_mean(fn, a, s):
-    """``E_x[fn(a - x)]`` for ``x ~ N(0, s²)``, elementwise in ``a``, exact for
-    polynomials of degree <= 15."""
-    nodes = jnp.asarray(_GH_X * np.sqrt(2.0), a.dtype)
-    w = jnp.asarray(_GH_W / np.sqrt(np.pi), a.dtype)
-    vals = fn(a[..., None] - s * nodes)
-    return jnp.sum(vals * w, axis=-1)
+    def check(self):
+        pass
+
+    def check_dim(self, d):
+        dim = getattr(self, "dim", None)
+        if dim is not None and int(dim) != d:
+            raise ValueError(f"theta0 has dimension {d} but the {type(self).__name__} "
+                             f"landscape has dim={dim}")
 
 
 def _st_1d(y):
@@ -54,9 +56,8 @@ def _st_1d_hess(y):
     return 6.0 * y**2 - 16.0
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class StyblinskiTang:
+@_checks.pytree_dataclass
+class StyblinskiTang(Landscape):
     """Styblinski–Tang ``f(y) = ½ Σ (y_i⁴ − 16 y_i² + 5 y_i)`` [Adai App. E], sharpness-
     rescaled and optionally data-shifted:
 
@@ -73,11 +74,10 @@ class StyblinskiTang:
 
     separable = True
 
-    def __post_init__(self):
-        _coerce(self, "sharpness", "data_std")
-
     def check(self):
         _checks.integer("dim", self.dim, minimum=1)
+        _checks.scalar("sharpness", self.sharpness)
+        _checks.scalar("data_std", self.data_std)
         _checks.real("sharpness", self.sharpness, positive=True)
         _checks.real("data_std", self.data_std, nonnegative=True)
 
@@ -159,9 +159,8 @@ class StyblinskiTang:
         return theta0, ex
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Quadratic:
+@_checks.pytree_dataclass
+class Quadratic(Landscape):
     """Quadratic valley ``½ (θ − θ*)ᵀ H (θ − θ*)``; ``hessian`` a vector (diagonal) or a
     matrix. Asymmetric: ``hessian_neg`` (vector) is the curvature used on the negative side
     of each coordinate (diagonal Hessians only)."""
@@ -170,8 +169,27 @@ class Quadratic:
     center: jax.Array = 0.0
     hessian_neg: jax.Array | None = None
 
-    def __post_init__(self):
-        _coerce(self, "hessian", "center", "hessian_neg")
+    def check(self):
+        h = self.hessian
+        if isinstance(h, jax.core.Tracer):
+            return
+        if np.ndim(h) == 1:
+            _checks.real("hessian", h, positive=True)
+        elif np.ndim(h) == 2:
+            _checks.symmetric_pd("hessian", h)
+        else:
+            raise ValueError(f"hessian must be a vector (diagonal) or a square matrix, got "
+                             f"shape {np.shape(h)}")
+        _checks.real("center", self.center)
+        if np.ndim(self.center) not in (0, 1) or (np.ndim(self.center) == 1
+                                                  and np.shape(self.center) != (self.dim,)):
+            raise ValueError(f"center must be a number or a vector of shape ({self.dim},), "
+                             f"got shape {np.shape(self.center)}")
+        if self.hessian_neg is not None:
+            if np.ndim(h) != 1:
+                raise ValueError("hessian_neg is only for diagonal (vector) Hessians")
+            _checks.shape("hessian_neg", self.hessian_neg, np.shape(h), " to match hessian")
+            _checks.real("hessian_neg", self.hessian_neg, positive=True)
 
     @property
     def dim(self):
@@ -216,9 +234,8 @@ def _cubic_roots_real(coef):
     return np.sort(r[np.abs(r.imag) < 1e-9].real)
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class DoubleWell:
+@_checks.pytree_dataclass
+class DoubleWell(Landscape):
     """Double well along θ₀, harmonic across: ``U(θ) = ΔU((θ₀/w)² − 1)² + c·θ₀/w +
     ½ Σ_{i≥1} κ_i θ_i²``. Symmetric (``tilt = 0``): minima at ``±w``, saddle at 0, barrier
     ``ΔU``; ``U''(±w) = 8ΔU/w²``, ``U''(0) = −4ΔU/w²``. ``stiffness`` κ (scalar or
@@ -232,13 +249,19 @@ class DoubleWell:
 
     separable = True
 
-    def __post_init__(self):
-        _coerce(self, "barrier", "width", "tilt", "stiffness")
-
     def check(self):
+        _checks.integer("dim", self.dim, minimum=1)
+        for name in ("barrier", "width", "tilt"):
+            _checks.scalar(name, getattr(self, name))
         _checks.real("barrier", self.barrier, positive=True)
         _checks.real("width", self.width, positive=True)
+        _checks.real("tilt", self.tilt)
         _checks.real("stiffness", self.stiffness, positive=True)
+        if np.ndim(self.stiffness) > 1 or (np.ndim(self.stiffness) == 1
+                                           and np.size(self.stiffness) != self.dim - 1):
+            raise ValueError(f"stiffness must be a number or a vector of dim - 1 = "
+                             f"{self.dim - 1} transverse curvatures, got shape "
+                             f"{np.shape(self.stiffness)}")
 
     def well(self, x):
         """The 1-D double-well profile along θ₀ (numpy or JAX)."""
@@ -281,17 +304,17 @@ class DoubleWell:
         return theta0, _exits.Halfspace(n, off)
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Rastrigin:
+@_checks.pytree_dataclass
+class Rastrigin(Landscape):
     """``A d + Σ (θ_i² − A cos 2πθ_i)``: a lattice of minima near the integers."""
 
     amplitude: jax.Array = 10.0
 
     separable = True
 
-    def __post_init__(self):
-        _coerce(self, "amplitude")
+    def check(self):
+        _checks.scalar("amplitude", self.amplitude)
+        _checks.real("amplitude", self.amplitude, nonnegative=True)
 
     def __call__(self, theta):
         a = jnp.asarray(self.amplitude, theta.dtype)
@@ -302,16 +325,22 @@ class Rastrigin:
         return 2.0 + a * (2 * jnp.pi) ** 2 * jnp.cos(2 * jnp.pi * theta)
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Rosenbrock:
+@_checks.pytree_dataclass
+class Rosenbrock(Landscape):
     """``Σ b(θ_{i+1} − θ_i²)² + (a − θ_i)²`` (minimum at ``(a, a², ...)``; [Zhang])."""
 
     a: jax.Array = 1.0
     b: jax.Array = 100.0
 
-    def __post_init__(self):
-        _coerce(self, "a", "b")
+    def check(self):
+        _checks.scalar("a", self.a)
+        _checks.scalar("b", self.b)
+        _checks.real("a", self.a)
+        _checks.real("b", self.b, nonnegative=True)
+
+    def check_dim(self, d):
+        if d < 2:
+            raise ValueError(f"Rosenbrock needs theta0 of dimension >= 2, got {d}")
 
     def __call__(self, theta):
         x, y = theta[:-1], theta[1:]

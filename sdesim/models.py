@@ -1,20 +1,14 @@
-"""SDE models of optimizers (SPEC §3). Data + pure functions; the engine does the looping.
+"""SDE models of optimizers (SPEC §3): each equation written once, as data + ``terms``.
 
-A model is a frozen dataclass registered as a pytree: its numeric hyperparameters
-(temperature, learning rate, mass, ...) are leaves, so they are *traced* and a sweep over
-them compiles once; structural options are static fields. Every model provides
+A model subclasses ``sdesim.model.Model`` (the contract: read its module docstring to write
+a new one): its numeric hyperparameters (temperature, learning rate, mass, ...) are pytree
+leaves, so they are *traced* and a sweep over them compiles once; structural options
+(``scheme``) are static fields. ``terms(state, t, h, loss)`` states the equation — drift
+and noise (``Diffusion``) or mass, friction, force and noise (``Inertial``) — and the
+integrator named by ``integrator`` (``sdesim.integrators``) takes the step. Values are
+checked when a model is built (ValueError/TypeError naming the argument); shapes when it
+meets ``theta0`` (``check(d)``).
 
-- ``init(theta0) -> state`` and ``position(state) -> θ``;
-- ``noise_shape(d)`` and ``sample_noise(key, shape, dtype)``: the standard noise the engine
-  draws per step (counter-based per path, see ``sdesim.engine``);
-- ``step(state, t, h, loss, z) -> (state, factor)``: one Euler–Maruyama (or splitting) step
-  of size ``h`` from SDE time ``t`` with standard noise ``z``. ``factor`` is the
-  position-noise factor ``B`` (``Cov(Δθ) = B Bᵀ h``) used by the Brownian-bridge exit
-  correction, or ``None`` where the position is not a diffusion (phase-space models);
-- ``check(d)``: host-side validation (ValueError naming the argument);
-- ``lr``: the learning rate (SDE time per iteration) or ``None``.
-
-Gaussian models also expose ``vector_field(loss)`` for diffrax (``sdesim.simulate``).
 All SDEs are in Itô form; time is SDE time (``t = k·η`` for an optimizer, SPEC §1).
 """
 
@@ -29,88 +23,47 @@ import numpy as np
 
 from . import _checks
 from . import noise as _noise
+from .model import Diffusion, Inertial, Model, Overdamped
 
-
-def _coerce(obj, *names):
-    """Python numbers given to a constructor -> arrays (traced under jit, so no recompile
-    per value). Leave anything else alone: JAX rebuilds pytrees with placeholder leaves."""
-    for name in names:
-        v = getattr(obj, name)
-        if isinstance(v, int | float | np.ndarray | np.generic) and not isinstance(v, bool):
-            object.__setattr__(obj, name, jnp.asarray(v, dtype=jnp.result_type(float)))
+_static = dict(static=True)
 
 
 def _grad(loss, theta):
     return jax.grad(loss)(theta)
 
 
-class _Gaussian:
-    """Mixin: standard normal noise, one draw per coordinate per step."""
-
-    noise_kind = "gaussian"
-
-    def noise_shape(self, d):
-        return (d,)
-
-    def sample_noise(self, key, shape, dtype):
-        return jax.random.normal(key, shape, dtype)
+def _check_noise_model(noise, d=None, what="noise"):
+    if not isinstance(noise, _noise.CovarianceModel):
+        raise TypeError(f"{what} must be a covariance model from sdesim.noise (isotropic, "
+                        f"fixed, hessian, minibatch), got {type(noise).__name__}")
+    if d is not None:
+        noise.check(d)
 
 
-class _Overdamped:
-    """Mixin: the state is θ itself."""
-
-    def init(self, theta0):
-        return theta0
-
-    def position(self, state):
-        return state
-
-    def to_vector(self, state):
-        return state
-
-    def from_vector(self, y, d):
-        return y
-
-
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Langevin(_Gaussian, _Overdamped):
+@_checks.pytree_dataclass
+class Langevin(Overdamped):
     """Overdamped Langevin ``dθ = -∇L(θ) dt + sqrt(2T) dW`` (Itô; the Kramers reference).
 
     Args:
-      temperature: ``T >= 0``.
+      temperature: ``T >= 0`` (a scalar).
     """
 
     temperature: jax.Array
 
-    lr = None
+    diffusive_position = True
     additive = True
 
-    def __post_init__(self):
-        _coerce(self, "temperature")
-
-    def check(self, d):
+    def _validate(self):
+        _checks.scalar("temperature", self.temperature)
         _checks.real("temperature", self.temperature, nonnegative=True)
 
-    def step(self, state, t, h, loss, z):
+    def terms(self, state, t, h, loss):
         sig = jnp.sqrt(2 * jnp.asarray(self.temperature, state.dtype))
-        new = state - _grad(loss, state) * h + sig * jnp.sqrt(h) * z
-        return new, jnp.broadcast_to(sig, state.shape)
-
-    def vector_field(self, loss):
-        def drift(t, y, args):
-            return -_grad(loss, y)
-
-        def diffusion(t, y, args):
-            sig = jnp.sqrt(2 * jnp.asarray(self.temperature, y.dtype))
-            return sig * jnp.eye(y.shape[0], dtype=y.dtype)
-
-        return drift, diffusion
+        return Diffusion(-_grad(loss, state), scale=sig)
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class SGD(_Gaussian, _Overdamped):
+@_checks.pytree_dataclass
+class SGD(Overdamped):
     """Gaussian SGD diffusion ``dθ = -∇L(θ) dt + sqrt(η C(θ)) dW`` [Xie2021; Zhou eq. 4].
 
     One iteration is ``η`` time units; ``C`` comes from a covariance model of
@@ -125,35 +78,25 @@ class SGD(_Gaussian, _Overdamped):
     lr: jax.Array
     noise: object
 
-    additive = False
+    diffusive_position = True
 
-    def __post_init__(self):
-        _coerce(self, "lr")
+    def _validate(self):
+        _checks.scalar("lr", self.lr)
+        _checks.real("lr", self.lr, positive=True)
+        _check_noise_model(self.noise)
 
     def check(self, d):
-        _checks.real("lr", self.lr, positive=True)
-        if not hasattr(self.noise, "factor"):
-            raise TypeError(f"noise must be a covariance model from sdesim.noise (isotropic, "
-                            f"fixed, hessian, minibatch), got {type(self.noise).__name__}")
+        super().check(d)
         self.noise.check(d)
 
-    def _factor(self, theta, loss):
+    def noise_factor(self, theta, loss):
+        """``sqrt(η)·B(θ)``: the factor of the position noise (``Cov(Δθ) = η C h``)."""
         return jnp.sqrt(jnp.asarray(self.lr, theta.dtype)) * self.noise.factor(theta, loss)
 
-    def step(self, state, t, h, loss, z):
-        f = self._factor(state, loss)
-        new = state - _grad(loss, state) * h + jnp.sqrt(h) * _noise.apply_factor(f, z)
-        return new, f
+    _factor = noise_factor  # the name tests and scripts used before
 
-    def vector_field(self, loss):
-        def drift(t, y, args):
-            return -_grad(loss, y)
-
-        def diffusion(t, y, args):
-            f = self._factor(y, loss)
-            return jnp.diag(f) if f.ndim == 1 else f
-
-        return drift, diffusion
+    def terms(self, state, t, h, loss):
+        return Diffusion(-_grad(loss, state), factor=self.noise_factor(state, loss))
 
 
 class PhaseState(NamedTuple):
@@ -163,9 +106,11 @@ class PhaseState(NamedTuple):
     velocity: jax.Array
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Underdamped(_Gaussian):
+_UNDERDAMPED_SCHEMES = {"semi-implicit": "semi-implicit", "euler": "phase-euler"}
+
+
+@_checks.pytree_dataclass
+class Underdamped(Model):
     """Underdamped Langevin ``dθ = v dt``, ``M dv = -γM v dt - ∇L dt + sqrt(2γMT) dW``.
 
     ``friction`` γ is a rate (1/time). Discretization (``scheme``):
@@ -183,24 +128,28 @@ class Underdamped(_Gaussian):
     friction: jax.Array
     temperature: jax.Array
     velocity0: jax.Array | None = None
-    scheme: str = dataclasses.field(default="semi-implicit", metadata=dict(static=True))
+    scheme: str = dataclasses.field(default="semi-implicit", metadata=_static)
 
-    lr = None
     additive = True
 
-    def __post_init__(self):
-        _coerce(self, "mass", "friction", "temperature")
-        if isinstance(self.velocity0, list | tuple | np.ndarray):
-            object.__setattr__(self, "velocity0", jnp.asarray(self.velocity0, float))
-
-    def check(self, d):
+    def _validate(self):
+        for name in ("mass", "friction", "temperature"):
+            _checks.scalar(name, getattr(self, name))
         _checks.real("mass", self.mass, positive=True)
         _checks.real("friction", self.friction, positive=True)
         _checks.real("temperature", self.temperature, nonnegative=True)
-        if self.scheme not in ("semi-implicit", "euler"):
-            raise ValueError(f"scheme must be 'semi-implicit' or 'euler', got {self.scheme!r}")
+        _checks.choice("scheme", self.scheme, tuple(_UNDERDAMPED_SCHEMES))
+        if self.velocity0 is not None:
+            _checks.real("velocity0", self.velocity0)
+
+    def check(self, d):
+        super().check(d)
         if self.velocity0 is not None:
             _checks.shape("velocity0", self.velocity0, (d,), " to match theta0")
+
+    @property
+    def integrator(self):
+        return _UNDERDAMPED_SCHEMES[self.scheme]
 
     def init(self, theta0):
         v0 = (jnp.zeros_like(theta0) if self.velocity0 is None
@@ -215,12 +164,23 @@ class Underdamped(_Gaussian):
         g = jnp.asarray(self.friction, dtype)
         return m, g, jnp.sqrt(2 * g * jnp.asarray(self.temperature, dtype) / m)
 
-    def step(self, state, t, h, loss, z):
-        th, v = state
+    def terms(self, state, t, h, loss):
+        """The velocity's equation ``dv = (−γv − ∇L/M) dt + sqrt(2γT/M) dW``."""
+        th, v = state.theta, state.velocity
         m, g, sig = self._coeffs(th.dtype)
-        v_new = v + (-g * v - _grad(loss, th) / m) * h + sig * jnp.sqrt(h) * z
-        th_new = th + (v_new if self.scheme == "semi-implicit" else v) * h
-        return PhaseState(th_new, v_new), None
+        return Diffusion(-g * v - _grad(loss, th) / m, scale=sig)
+
+    def linearization(self, lam, h):
+        """The step's linear map on ``(θ, v)`` for a mode of curvature ``lam``."""
+        m, g = float(self.mass), float(self.friction)
+        w2 = lam / m
+        if self.scheme == "semi-implicit":
+            return np.array([[1 - h * h * w2, h * (1 - g * h)], [-h * w2, 1 - g * h]])
+        return np.array([[1.0, h], [-h * w2, 1 - g * h]])
+
+    @property
+    def has_vector_field(self):
+        return True
 
     def to_vector(self, state):
         return jnp.concatenate([state.theta, state.velocity])
@@ -229,15 +189,19 @@ class Underdamped(_Gaussian):
         return PhaseState(y[..., :d], y[..., d:])
 
     def vector_field(self, loss):
-        def drift(t, y, args):
+        """``(drift, diffusion)`` on ``y = [θ, v]`` for diffrax, from ``terms``."""
+
+        def split(y):
             d = y.shape[0] // 2
-            th, v = y[:d], y[d:]
-            m, g, _ = self._coeffs(y.dtype)
-            return jnp.concatenate([v, -g * v - _grad(loss, th) / m])
+            return PhaseState(y[:d], y[d:])
+
+        def drift(t, y, args):
+            st = split(y)
+            return jnp.concatenate([st.velocity, self.terms(st, t, None, loss).drift])
 
         def diffusion(t, y, args):
             d = y.shape[0] // 2
-            _, _, sig = self._coeffs(y.dtype)
+            sig = self.terms(split(y), t, None, loss).scale
             return jnp.concatenate([jnp.zeros((d, d), y.dtype),
                                     sig * jnp.eye(d, dtype=y.dtype)])
 
@@ -257,90 +221,65 @@ class AdaptiveState(NamedTuple):
     v2: jax.Array
 
 
-def _phase_step(scheme, th, v, g, m, fric, noise_z, h, alpha=None):
-    """One step of ``M dv = -Γ v dt - ∇L dt + B dL`` (per coordinate M, Γ), ``dθ = v dt``.
+_PHASE_SCHEMES = ("exponential", "euler")
 
-    ``noise_z`` is the force noise per unit of the driving process: ``B z`` with ``z``
-    standard normal (Gaussian, ``alpha=None``) or ``B S`` with ``S`` SαS (``alpha``).
-    Schemes: ``"exponential"``: the velocity's linear part (friction + force + noise,
-    force frozen over the step) is integrated exactly — an Ornstein–Uhlenbeck step whose
-    noise ``∫₀ʰ e^{−γ(h−s)} dL_s`` has scale ``((1 − e^{−αγh})/(αγ))^{1/α}`` (``α = 2``:
-    the Gaussian ``sqrt((1 − e^{−2γh})/(2γ))``) — then ``θ += v_new h``; stable for any
-    ``γh`` (the friction of Momentum/Adam/Adai is ``(1−β₁)/η``, stiff when ``h``
-    approaches ``η/(1−β₁)``). ``"euler"``: explicit Euler–Maruyama for v (noise scale
-    ``h^{1/α}``), ``θ += v h`` with the old v.
+
+class _Phase(Model):
+    """Shared by Momentum, Adam and Adai: ``M dv = −Γ v dt − ∇L dt + noise``, ``dθ = v dt``
+    (``Inertial`` terms), integrated by ``scheme`` (``sdesim.integrators.exponential`` or
+    ``.euler``). The noise force is Gaussian ``sqrt(ηC) dW`` (``alpha=None``) or, with
+    ``alpha`` in (0, 2], the SαS force ``ε Σ dL_t`` with ``ε = η^{(α−1)/α}`` and
+    ``Σ = (C/2)^{1/2}`` (SPEC §1: α = 2 is the same Gaussian force, since S ~ N(0, 2)
+    then). The position is C¹: no Brownian bridge either way.
+
     Accuracy needs ``γh ≲ 1``: the position moves with the end-of-step velocity, so in the
     strongly overdamped regime (``γh ≫ 1``) the displacement noise is mis-scaled (stable,
-    but wrong); choose ``dt`` below ``η/(1−β₁)``.
-    """
-    gam = fric / m
-    a = 2.0 if alpha is None else alpha
-    if scheme == "euler":
-        v_new = v + (-gam * v - g / m) * h + h ** (1 / a) * noise_z / m
-        return th + v * h, v_new
-    e = jnp.exp(-gam * h)
-    drift_gain = -jnp.expm1(-gam * h) / gam  # (1 - e^{-γh})/γ, → h as γ → 0
-    noise_sd = (-jnp.expm1(-a * gam * h) / (a * gam)) ** (1 / a)  # → h^{1/α}
-    v_new = e * v + drift_gain * (-g / m) + noise_sd * noise_z / m
-    return th + v_new * h, v_new
+    but wrong); choose ``dt`` below ``η/(1−β₁)``."""
 
+    @property
+    def noise_kind(self):
+        return "gaussian" if self.alpha is None else "levy"
 
-_SCHEMES = ("exponential", "euler")
+    @property
+    def integrator(self):
+        return self.scheme
 
+    def _validate(self):
+        _checks.scalar("lr", self.lr)
+        _checks.real("lr", self.lr, positive=True)
+        _check_noise_model(self.noise)
+        _checks.choice("scheme", self.scheme, _PHASE_SCHEMES)
+        if self.alpha is not None:
+            _checks.scalar("alpha", self.alpha)
+            _checks.alpha("alpha", self.alpha)
 
-def _check_phase_common(self, d):
-    _checks.real("lr", self.lr, positive=True)
-    if not hasattr(self.noise, "factor"):
-        raise TypeError(f"noise must be a covariance model from sdesim.noise, got "
-                        f"{type(self.noise).__name__}")
-    self.noise.check(d)
-    if self.scheme not in _SCHEMES:
-        raise ValueError(f"scheme must be one of {_SCHEMES}, got {self.scheme!r}")
-    if self.alpha is not None:
-        _checks.alpha("alpha", self.alpha)
+    def check(self, d):
+        super().check(d)
+        self.noise.check(d)
 
+    def position(self, state):
+        return state.theta
 
-class _PhaseNoise:
-    """Mixin for the phase-space models: Gaussian noise force ``sqrt(ηC) dW``
-    (``alpha=None``) or, with ``alpha`` in (0, 2], the SαS force ``ε Σ dL_t`` with
-    ``ε = η^{(α−1)/α}`` and ``Σ = (C/2)^{1/2}`` (SPEC §1: α = 2 is the same Gaussian
-    force, since S ~ N(0, 2) then). Heavy jumps that overflow are exits (engine)."""
-
-    noise_kind = "gaussian"  # the position is C¹: no Brownian bridge either way
-
-    def noise_shape(self, d):
-        return (d,)
-
-    def sample_noise(self, key, shape, dtype):
+    def _noise_terms(self, theta, loss):
+        """``(scale, factor, sqrt(η)B)`` of the noise force: Gaussian ``sqrt(η) B z``;
+        SαS ``η^{(α−1)/α} (B/sqrt 2) S``."""
+        lr = jnp.asarray(self.lr, theta.dtype)
+        b = self.noise.factor(theta, loss)
+        f = jnp.sqrt(lr) * b
         if self.alpha is None:
-            return jax.random.normal(key, shape, dtype)
-        return _noise.sas(key, self.alpha, shape, dtype)
-
-    def _alpha(self, dtype):
-        return None if self.alpha is None else jnp.asarray(self.alpha, dtype)
-
-
-def _force_noise(self, theta, loss, z):
-    """Force noise per unit of the driving process and the factor ``sqrt(η)B``:
-    Gaussian ``sqrt(η) B z``; SαS ``η^{(α−1)/α} (B/sqrt 2) S``."""
-    lr = jnp.asarray(self.lr, theta.dtype)
-    b = self.noise.factor(theta, loss)
-    f = jnp.sqrt(lr) * b
-    if self.alpha is None:
-        return _noise.apply_factor(f, z), f
-    a = jnp.asarray(self.alpha, theta.dtype)
-    eps = lr ** ((a - 1) / a)
-    return eps * _noise.apply_factor(b / jnp.sqrt(jnp.asarray(2.0, theta.dtype)), z), f
+            return None, f, f
+        a = jnp.asarray(self.alpha, theta.dtype)
+        eps = lr ** ((a - 1) / a)
+        return eps, b / jnp.sqrt(jnp.asarray(2.0, theta.dtype)), f
 
 
 def _noise_var_diag(factor):
     """diag(C) from its factor B (C = B Bᵀ)."""
-    return factor**2 if factor.ndim == 1 else jnp.sum(factor**2, axis=1)
+    return _noise.factor_var(factor)
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Momentum(_PhaseNoise):
+@_checks.pytree_dataclass
+class Momentum(_Phase):
     """Heavy-ball momentum ``m_k = β₁ m_{k-1} + β₃ g_k``, ``θ_{k+1} = θ_k − η m_k`` as a
     phase-space SDE [SPEC §3.5, derived; Adai §3]:
 
@@ -351,10 +290,10 @@ class Momentum(_PhaseNoise):
     (one iteration = η).
 
     ``scheme="exponential"`` (default) integrates friction and noise exactly over a step
-    (see ``_phase_step``); ``"euler"`` is plain Euler–Maruyama. The default was chosen by
-    measured accuracy at equal cost (tests/test_momentum.py). ``alpha`` in (0, 2] drives
-    the force with SαS noise ``ε Σ dL_t`` instead (``ε = η^{(α−1)/α}``, ``Σ = (C/2)^{1/2}``;
-    Adam and Adai take it too).
+    (``sdesim.integrators.exponential``); ``"euler"`` is plain Euler–Maruyama. The default
+    was chosen by measured accuracy at equal cost (tests/test_momentum.py). ``alpha`` in
+    (0, 2] drives the force with SαS noise ``ε Σ dL_t`` instead (``ε = η^{(α−1)/α}``,
+    ``Σ = (C/2)^{1/2}``; Adam and Adai take it too).
     """
 
     lr: jax.Array
@@ -362,17 +301,14 @@ class Momentum(_PhaseNoise):
     noise: object
     beta3: jax.Array | None = None
     alpha: jax.Array | None = None
-    scheme: str = dataclasses.field(default="exponential", metadata=dict(static=True))
+    scheme: str = dataclasses.field(default="exponential", metadata=_static)
 
-    additive = False
-
-    def __post_init__(self):
-        _coerce(self, "lr", "beta1", "beta3", "alpha")
-
-    def check(self, d):
-        _check_phase_common(self, d)
+    def _validate(self):
+        super()._validate()
+        _checks.scalar("beta1", self.beta1)
         _checks.unit_interval("beta1", self.beta1)
         if self.beta3 is not None:
+            _checks.scalar("beta3", self.beta3)
             _checks.real("beta3", self.beta3, positive=True)
 
     def mass_friction(self, dtype=None):
@@ -385,16 +321,21 @@ class Momentum(_PhaseNoise):
     def init(self, theta0):
         return PhaseState(theta0, jnp.zeros_like(theta0))
 
-    def position(self, state):
-        return state.theta
-
-    def step(self, state, t, h, loss, z):
-        th, v = state
+    def terms(self, state, t, h, loss):
+        th = state.theta
         m, fric = self.mass_friction(th.dtype)
-        nz, _ = _force_noise(self, th, loss, z)
-        th_new, v_new = _phase_step(self.scheme, th, v, _grad(loss, th), m, fric, nz, h,
-                                     self._alpha(th.dtype))
-        return PhaseState(th_new, v_new), None
+        scale, factor, _ = self._noise_terms(th, loss)
+        return Inertial(-_grad(loss, th), m, fric, scale, factor)
+
+    def linearization(self, lam, h):
+        """The step's linear map on ``(θ, v)`` for a mode of curvature ``lam``."""
+        m, fric = (float(x) for x in self.mass_friction(jnp.float32))
+        g, w2 = fric / m, lam / m
+        if self.scheme == "euler":
+            return np.array([[1.0, h], [-h * w2, 1 - g * h]])
+        e = np.exp(-g * h)
+        gain = -np.expm1(-g * h) / g
+        return np.array([[1 - h * gain * w2, h * e], [-gain * w2, e]])
 
 
 class _AdaptiveMoment:
@@ -408,9 +349,6 @@ class _AdaptiveMoment:
         z = jnp.zeros_like(theta0)
         return AdaptiveState(theta0, z, z)
 
-    def position(self, state):
-        return state.theta
-
     def _vhat(self, v2, g, factor, t, h):
         dtype = v2.dtype
         lr = jnp.asarray(self.lr, dtype)
@@ -420,20 +358,17 @@ class _AdaptiveMoment:
         vhat = v2_new / -jnp.expm1(-r2 * (t + h))
         return v2_new, vhat
 
-    def step(self, state, t, h, loss, z):
+    def terms(self, state, t, h, loss):
         th, v, v2 = state
         g = _grad(loss, th)
-        nz, factor = _force_noise(self, th, loss, z)
-        v2_new, vhat = self._vhat(v2, g, factor, t, h)
+        scale, factor, f = self._noise_terms(th, loss)
+        v2_new, vhat = self._vhat(v2, g, f, t, h)
         m, fric = self._mass_friction(vhat)
-        th_new, v_new = _phase_step(self.scheme, th, v, g, m, fric, nz, h,
-                                     self._alpha(th.dtype))
-        return AdaptiveState(th_new, v_new, v2_new), None
+        return Inertial(-g, m, fric, scale, factor, aux=AdaptiveState(th, v, v2_new))
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Adam(_AdaptiveMoment, _PhaseNoise):
+@_checks.pytree_dataclass
+class Adam(_AdaptiveMoment, _Phase):
     """Adam as a phase-space SDE [Adai App. H; SPEC §3.6, derived]. Per coordinate
     ``M_i = η(sqrt(v̂_i)+ϵ)/(1−β₁)``, friction force ``γ_iM_i = sqrt(v̂_i)+ϵ``, noise force
     ``sqrt(ηC) dW`` as SGD; ``v̂`` from the second-moment EMA (see ``_AdaptiveMoment``).
@@ -447,15 +382,12 @@ class Adam(_AdaptiveMoment, _PhaseNoise):
     beta2: jax.Array = 0.999
     eps: jax.Array = 1e-8
     alpha: jax.Array | None = None
-    scheme: str = dataclasses.field(default="exponential", metadata=dict(static=True))
+    scheme: str = dataclasses.field(default="exponential", metadata=_static)
 
-    additive = False
-
-    def __post_init__(self):
-        _coerce(self, "lr", "beta1", "beta2", "eps", "alpha")
-
-    def check(self, d):
-        _check_phase_common(self, d)
+    def _validate(self):
+        super()._validate()
+        for name in ("beta1", "beta2", "eps"):
+            _checks.scalar(name, getattr(self, name))
         _checks.unit_interval("beta1", self.beta1)
         _checks.unit_interval("beta2", self.beta2)
         _checks.real("eps", self.eps, positive=True)
@@ -466,9 +398,8 @@ class Adam(_AdaptiveMoment, _PhaseNoise):
         return jnp.asarray(self.lr, dtype) * fric / (1 - jnp.asarray(self.beta1, dtype)), fric
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Adai(_AdaptiveMoment, _PhaseNoise):
+@_checks.pytree_dataclass
+class Adai(_AdaptiveMoment, _Phase):
     """Adai (adaptive inertia) as a phase-space SDE [Adai §5; SPEC §3.7]. Per coordinate
     ``β₁,i = clip(1 − β₀ v̂_i / mean(v̂), 0, 1−ϵ)`` (mean over all coordinates), Adam-style
     momentum: ``M_i = η/(1−β₁,i)``, ``γ_iM_i = 1``, noise force ``sqrt(ηC) dW``. So
@@ -482,15 +413,12 @@ class Adai(_AdaptiveMoment, _PhaseNoise):
     beta2: jax.Array = 0.99
     eps: jax.Array = 1e-3
     alpha: jax.Array | None = None
-    scheme: str = dataclasses.field(default="exponential", metadata=dict(static=True))
+    scheme: str = dataclasses.field(default="exponential", metadata=_static)
 
-    additive = False
-
-    def __post_init__(self):
-        _coerce(self, "lr", "beta0", "beta2", "eps", "alpha")
-
-    def check(self, d):
-        _check_phase_common(self, d)
+    def _validate(self):
+        super()._validate()
+        for name in ("beta0", "beta2", "eps"):
+            _checks.scalar(name, getattr(self, name))
         _checks.real("beta0", self.beta0, positive=True)
         _checks.unit_interval("beta2", self.beta2)
         _checks.real("eps", self.eps, positive=True, hi=1.0, hi_open=True)
@@ -507,21 +435,10 @@ class Adai(_AdaptiveMoment, _PhaseNoise):
         m = jnp.asarray(self.lr, vhat.dtype) / (1 - self.inertia(vhat))
         return m, jnp.ones_like(m)
 
-# ---- phase-space optimizer models (Momentum, Adam, Adai) end here; Lévy-driven models below ----
-
 
 # ---------------------------------------------------------------------------------------
 # Lévy-driven SDEs of SGD and Adam [Zhou et al. 2020, eqs. 4-5] and AdaL (SPEC §3.2-3, 3.8)
 # ---------------------------------------------------------------------------------------
-
-
-def _coerce_sigma(obj):
-    """``sigma`` given as a number, list or numpy array -> a float array (a traced leaf)."""
-    v = obj.sigma
-    if isinstance(v, int | float | list | tuple | np.ndarray | np.generic) and \
-            not isinstance(v, bool):
-        object.__setattr__(obj, "sigma", jnp.asarray(np.asarray(v, np.float64),
-                                                     dtype=jnp.result_type(float)))
 
 
 class AdamState(NamedTuple):
@@ -551,48 +468,39 @@ class _Levy:
 
     noise_kind = "levy"
 
-    def noise_shape(self, d):
-        return (d,)
-
-    def sample_noise(self, key, shape, dtype):
-        return _noise.sas(key, self.alpha, shape, dtype)
-
-    def _check_levy(self, d):
+    def _validate_levy(self):
+        _checks.scalar("lr", self.lr)
         _checks.real("lr", self.lr, positive=True)
+        _checks.scalar("alpha", self.alpha)
         _checks.alpha("alpha", self.alpha)
         s = self.sigma
-        if hasattr(s, "factor"):
-            s.check(d)
-            return
-        if isinstance(s, jax.core.Tracer):
+        if isinstance(s, _noise.CovarianceModel) or isinstance(s, jax.core.Tracer):
             return
         if not isinstance(s, jax.Array | np.ndarray | np.generic | int | float):
             raise TypeError(f"sigma must be a number, a (d,) vector, a (d, d) matrix or a "
                             f"covariance model from sdesim.noise, got {type(s).__name__}")
         nd = np.ndim(s)
-        if nd == 0:
-            _checks.real("sigma", s, nonnegative=True)
-        elif nd == 1:
+        if nd > 2:
+            raise ValueError(f"sigma must be a number, a (d,) vector or a (d, d) matrix, "
+                             f"got an array of shape {np.shape(s)}")
+        _checks.real("sigma", s, nonnegative=nd < 2)
+
+    def check(self, d):
+        super().check(d)
+        s = self.sigma
+        if isinstance(s, _noise.CovarianceModel):
+            s.check(d)
+        elif np.ndim(s) == 1:
             _checks.shape("sigma", s, (d,), " (diagonal noise scale) to match theta0")
-            _checks.real("sigma", s, nonnegative=True)
-        elif nd == 2:
+        elif np.ndim(s) == 2:
             _checks.shape("sigma", s, (d, d), " (full noise scale) to match theta0")
-            _checks.real("sigma", s)
-        else:
-            raise ValueError(f"sigma must be a number, a ({d},) vector or a ({d}, {d}) "
-                             f"matrix, got an array of shape {np.shape(s)}")
 
     def _sigma(self, theta, loss):
         """``Σ(θ)``: a scalar, a vector (diagonal) or a matrix."""
         s = self.sigma
-        if hasattr(s, "factor"):
+        if isinstance(s, _noise.CovarianceModel):
             return s.factor(theta, loss) / jnp.sqrt(jnp.asarray(2.0, theta.dtype))
         return jnp.asarray(s, theta.dtype)
-
-    @staticmethod
-    def _apply(sig, z):
-        """``Σ z`` for a scalar, diagonal or full ``Σ``."""
-        return sig @ z if sig.ndim == 2 else sig * z
 
     @staticmethod
     def _scale2(sig, shape):
@@ -606,17 +514,17 @@ class _Levy:
         return jnp.asarray(self.lr, dtype) ** ((a - 1) / a)
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class SGDLevy(_Levy, _Overdamped):
+@_checks.pytree_dataclass
+class SGDLevy(_Levy, Overdamped):
     """Lévy-driven SGD ``dθ = −∇L(θ) dt + ε Σ(θ) dL_t`` [Zhou et al. 2020, eq. 4].
 
     ``L_t`` has i.i.d. SαS coordinates (``E e^{iωL_1} = e^{−|ω|^α}``), ``ε = lr^{(α−1)/α}``;
     Euler–Maruyama ``θ ← θ − ∇L h + ε Σ h^{1/α} S`` (so a step ``h = lr`` is one SGD
     iteration with gradient noise ``Σ S``). At α = 2 it is the Gaussian ``SGD`` with
     covariance ``C = 2ΣΣᵀ``. Exits are monitored on the grid (no Brownian bridge for
-    jumps); a jump that overflows gives a non-finite state, which the engine counts as an
-    exit.
+    jumps). A jump that overflows to ``±inf`` is an escape when the exit test reports the
+    infinite point outside the region (it does for a box, a half-space across the jump's
+    direction, a ball), else a divergence (``sdesim.stats``).
 
     Args:
       lr: learning rate ``η > 0`` (one iteration = ``η`` time units).
@@ -629,22 +537,16 @@ class SGDLevy(_Levy, _Overdamped):
     alpha: jax.Array
     sigma: object
 
-    def __post_init__(self):
-        _coerce(self, "lr", "alpha")
-        _coerce_sigma(self)
+    def _validate(self):
+        self._validate_levy()
 
-    def check(self, d):
-        self._check_levy(d)
-
-    def step(self, state, t, h, loss, z):
-        a = jnp.asarray(self.alpha, state.dtype)
-        jump = self._eps(state.dtype) * h ** (1 / a) * self._apply(self._sigma(state, loss), z)
-        return state - _grad(loss, state) * h + jump, None
+    def terms(self, state, t, h, loss):
+        return Diffusion(-_grad(loss, state), scale=self._eps(state.dtype),
+                         factor=self._sigma(state, loss))
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class AdamLevy(_Levy):
+@_checks.pytree_dataclass
+class AdamLevy(_Levy, Model):
     """Lévy-driven Adam [Zhou et al. 2020, eq. 5; SPEC §3.3]:
 
     ``dθ = −μ_t Q_t^{-1} m dt + ε Q_t^{-1} Σ dL_t``, ``dm = r₁(∇L − m) dt``,
@@ -660,16 +562,18 @@ class AdamLevy(_Levy):
     **Discretization (and t = 0).** Per step ``h`` from ``t``: the moments first, with the
     exact solution of their linear ODEs for the gradient frozen over the step
     (``m ← m + (∇L − m)(1 − e^{−r₁h})``, likewise ``v``; stable for any ``r h``), then the
-    position with the new moments and the bias corrections evaluated at ``t + h``
-    (``μ_{t+h} = −1/expm1(−r₁(t+h))``). This is Adam's update order, it never evaluates
-    ``μ_0 = ∞`` (``m_0 = 0``), and the bias correction is then exact: from ``m = v = 0``
-    under a constant gradient ``μ_{t+h} m = ∇L`` and ``ω_{t+h} v = g²`` at every step.
-    With ``h = η`` a step is discrete Adam with ``β → e^{−(1−β)}`` (0.905 for 0.9).
+    position by preconditioned Euler–Maruyama with the new moments and the bias corrections
+    evaluated at ``t + h`` (``μ_{t+h} = −1/expm1(−r₁(t+h))``). This is Adam's update
+    order, it never evaluates ``μ_0 = ∞`` (``m_0 = 0``), and the bias correction is then
+    exact: from ``m = v = 0`` under a constant gradient ``μ_{t+h} m = ∇L`` and
+    ``ω_{t+h} v = g²`` at every step. With ``h = η`` a step is discrete Adam with
+    ``β → e^{−(1−β)}`` (0.905 for 0.9).
 
     Args:
       lr: ``η > 0``; alpha: in (0, 2]; sigma: as for ``SGDLevy``;
-      beta1, beta2: Adam's β in [0, 1) (defaults 0.9, 0.999); epsilon: Adam's ϵ >= 0
-        (default 1e-8).
+      beta1, beta2: Adam's β in [0, 1) (defaults 0.9, 0.999); eps: Adam's ϵ >= 0
+        (default 1e-8; ``epsilon=`` is the same argument under its former name). ϵ = 0
+        needs a noise scale with no zero entry (else ``Q = 0`` at a minimum).
     """
 
     lr: jax.Array
@@ -677,17 +581,30 @@ class AdamLevy(_Levy):
     sigma: object
     beta1: jax.Array = 0.9
     beta2: jax.Array = 0.999
-    epsilon: jax.Array = 1e-8
+    eps: jax.Array = 1e-8
+    epsilon: dataclasses.InitVar[jax.Array | None] = None
 
-    def __post_init__(self):
-        _coerce(self, "lr", "alpha", "beta1", "beta2", "epsilon")
-        _coerce_sigma(self)
+    def __post_init__(self, epsilon=None):
+        if epsilon is not None:
+            object.__setattr__(self, "eps", epsilon)
+        super().__post_init__()
 
-    def check(self, d):
-        self._check_levy(d)
+    def _validate(self):
+        self._validate_levy()
+        for name in ("beta1", "beta2", "eps"):
+            _checks.scalar(name, getattr(self, name))
         _checks.unit_interval("beta1", self.beta1)
         _checks.unit_interval("beta2", self.beta2)
-        _checks.real("epsilon", self.epsilon, nonnegative=True)
+        _checks.real("eps", self.eps, nonnegative=True)
+        s = self.sigma
+        if (not isinstance(s, _noise.CovarianceModel | jax.core.Tracer)
+                and not isinstance(self.eps, jax.core.Tracer) and float(self.eps) == 0):
+            diag = np.abs(np.asarray(s, float))
+            diag = diag.sum(axis=1) if diag.ndim == 2 else diag
+            if np.any(diag == 0):
+                raise ValueError("eps = 0 with a noise scale sigma that is zero in some "
+                                 "coordinate: Adam's preconditioner sqrt(v) + eps is then 0 "
+                                 "at the minimum (0/0); give eps > 0")
 
     def init(self, theta0):
         z = jnp.zeros_like(theta0)
@@ -710,48 +627,59 @@ class AdamLevy(_Levy):
         te = t + h
         mu = -1 / jnp.expm1(-r1 * te)
         om = -1 / jnp.expm1(-r2 * te)
-        q = jnp.sqrt(om * v) + jnp.asarray(self.epsilon, m.dtype)
+        q = jnp.sqrt(om * v) + jnp.asarray(self.eps, m.dtype)
         return m, v, mu * m, q
 
-    def step(self, state, t, h, loss, z):
+    def terms(self, state, t, h, loss):
         th = state.theta
         g = _grad(loss, th)
         sig = self._sigma(th, loss)
         m, v, mhat, q = self._moments(state, t, h, g, g * g + self._scale2(sig, th.shape))
-        a = jnp.asarray(self.alpha, th.dtype)
-        jump = self._eps(th.dtype) * h ** (1 / a) * self._apply(sig, z)
-        return AdamState(th + (-mhat * h + jump) / q, m, v), None
+        return Diffusion(-mhat, scale=self._eps(th.dtype), factor=sig, precond=q,
+                         aux=AdamState(th, m, v))
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
+AdamLevy.epsilon = property(lambda self: self.eps, doc="Adam's ϵ (the former name of eps)")
+
+
+@_checks.pytree_dataclass
 class AdaL(AdamLevy):
     """AdaL [Zhang] as a Lévy model (SPEC §3.8): Adam on the transformed gradient
     ``ĝ = ‖g‖₁ g``, ``g = ∇L + u`` with one SαS gradient noise ``u = Σ S`` per step.
 
     A *model*, not a diffusion limit: near a minimum ``‖g‖₁ ≈ ‖u‖₁`` is itself noise, so
-    there is no faithful drift/diffusion split. Each step draws ``u``, feeds ``ĝ`` and
-    ``ĝ²`` to ``m`` and ``v`` (same exact-exponential moment update and bias corrections
-    as ``AdamLevy``) and moves ``θ ← θ − s_k μ m/Q · h``: the noise reaches θ only
-    through ``m``. Intended step: ``dt = lr`` (one AdaL iteration per step; it is then
-    discrete AdaL with ``β → e^{−(1−β)}``). For another ``h`` the per-step noise is
-    ``Σ S (η/h)^{1−1/α}``, which keeps the *linear* part consistent with the Lévy SDE.
+    there is no faithful drift/diffusion split; its step is a discrete update
+    (integrator ``"discrete"``). Each step draws ``u``, feeds ``ĝ`` and ``ĝ²`` to ``m``
+    and ``v`` (same exact-exponential moment update and bias corrections as ``AdamLevy``)
+    and moves ``θ ← θ − s_k μ m/Q · h``: the noise reaches θ only through ``m``. Intended
+    step: ``dt = lr`` (one AdaL iteration per step; it is then discrete AdaL with
+    ``β → e^{−(1−β)}``). For another ``h`` the per-step noise is ``Σ S (η/h)^{1−1/α}``,
+    which keeps the *linear* part consistent with the Lévy SDE.
 
     Args: as ``AdamLevy``, plus ``decay`` (static bool): step multiplier
     ``s_k = 1/sqrt(k)``, ``k = (t+h)/η`` the iteration (the paper's ``α/sqrt(t)``);
     default False (constant step).
     """
 
-    decay: bool = dataclasses.field(default=False, metadata=dict(static=True))
+    decay: bool = dataclasses.field(default=False, metadata=_static)
 
-    def step(self, state, t, h, loss, z):
+    integrator = "discrete"
+    config_name = "adal"
+
+    def terms(self, state, t, h, loss):
+        raise NotImplementedError("AdaL has no drift/diffusion split: see update()")
+
+    def update(self, state, t, h, loss, z):
         th = state.theta
         dt = th.dtype
         a = jnp.asarray(self.alpha, dt)
         lr = jnp.asarray(self.lr, dt)
-        u = (lr / h) ** (1 - 1 / a) * self._apply(self._sigma(th, loss), z)
+        u = (lr / h) ** (1 - 1 / a) * _noise.apply_factor(self._sigma(th, loss), z)
         g = _grad(loss, th) + u
         ghat = jnp.sum(jnp.abs(g)) * g
         m, v, mhat, q = self._moments(state, t, h, ghat, ghat * ghat)
         mult = jax.lax.rsqrt(jnp.maximum((t + h) / lr, 1)) if self.decay else 1
-        return AdamState(th - mult * mhat / q * h, m, v), None
+        return AdamState(th - mult * mhat / q * h, m, v)
+
+
+AdaL.epsilon = AdamLevy.epsilon

@@ -121,31 +121,57 @@ def _psd_sqrt(c):
     return (vec * jnp.sqrt(jnp.maximum(lam, 0))) @ vec.T
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Isotropic:
+class CovarianceModel:
+    """Base of the covariance models: ``factor(θ, loss)`` returns ``B(θ)`` with
+    ``B Bᵀ = C(θ)`` (a vector for diagonal ``C``, or a ``(d, d)`` matrix); ``check(d)``
+    checks shapes against the dimension. Values are checked at construction."""
+
+    def __post_init__(self):
+        _checks.coerce_fields(self)
+        self._validate()
+
+    def _validate(self):
+        pass
+
+    def check(self, d):
+        self._validate()
+
+    def factor(self, theta, loss):
+        raise NotImplementedError
+
+
+@_checks.pytree_dataclass
+class Isotropic(CovarianceModel):
     """``C = σ² I``."""
 
     variance: jax.Array
 
-    def check(self, d):
+    def _validate(self):
+        _checks.scalar("variance", self.variance)
         _checks.real("variance", self.variance, nonnegative=True)
 
     def factor(self, theta, loss):
         return jnp.broadcast_to(jnp.sqrt(jnp.asarray(self.variance, theta.dtype)), theta.shape)
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Fixed:
+@_checks.pytree_dataclass
+class Fixed(CovarianceModel):
     """A constant covariance ``C``: a vector (diagonal) or a ``(d, d)`` PSD matrix.
 
-    The square root is taken once, at construction, so the step does no factorization.
+    The square root is taken once, at construction (``fixed``), so the step does no
+    factorization.
     """
 
     sqrt_cov: jax.Array
 
+    def _validate(self):
+        _checks.real("noise covariance", self.sqrt_cov)
+        if np.ndim(self.sqrt_cov) not in (1, 2):
+            raise ValueError(f"noise covariance must be a vector or a square matrix, got "
+                             f"shape {np.shape(self.sqrt_cov)}")
+
     def check(self, d):
+        super().check(d)
         s = self.sqrt_cov
         if np.ndim(s) == 1:
             _checks.shape("noise covariance", s, (d,), " (diagonal) to match theta0")
@@ -156,38 +182,38 @@ class Fixed:
         return jnp.asarray(self.sqrt_cov, theta.dtype)
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Hessian:
+@_checks.pytree_dataclass
+class Hessian(CovarianceModel):
     """``C(θ) = max(|H(θ)|, floor)/B`` [Xie2021: C ≈ H/B near a minimum].
 
     ``|H|`` takes absolute eigenvalues. Caution (SPEC §2): ``|H|`` vanishes at the
     inflection points between a minimum and its saddle, where the continuous SDE cannot
-    cross; a positive ``floor`` (in Hessian units) keeps the noise alive there. Landscapes
-    that define ``hessian_diag`` (separable ones) use the diagonal fast path.
+    cross; a positive ``floor`` (in Hessian units) keeps the noise alive there. Separable
+    landscapes (``loss.separable`` true) with ``hessian_diag`` use the diagonal fast path;
+    any other loss forms its dense Hessian and an eigendecomposition every step.
     """
 
     batch_size: jax.Array
     floor: jax.Array = 0.0
 
-    def check(self, d):
+    def _validate(self):
+        _checks.scalar("batch_size", self.batch_size)
+        _checks.scalar("floor", self.floor)
         _checks.real("batch_size", self.batch_size, positive=True)
         _checks.real("floor", self.floor, nonnegative=True)
 
     def factor(self, theta, loss):
         b = jnp.asarray(self.batch_size, theta.dtype)
         fl = jnp.asarray(self.floor, theta.dtype)
-        hd = getattr(loss, "hessian_diag", None)
-        if hd is not None:
-            return jnp.sqrt(jnp.maximum(jnp.abs(hd(theta)), fl) / b)
+        if getattr(loss, "separable", False) and hasattr(loss, "hessian_diag"):
+            return jnp.sqrt(jnp.maximum(jnp.abs(loss.hessian_diag(theta)), fl) / b)
         h = jax.hessian(loss)(theta)
         lam, vec = jnp.linalg.eigh(h)
         return (vec * jnp.sqrt(jnp.maximum(jnp.abs(lam), fl) / b)) @ vec.T
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Minibatch:
+@_checks.pytree_dataclass
+class Minibatch(CovarianceModel):
     """``C(θ) = Cov_x[∇ℓ(θ; x)]/B`` over a data set (exact, from per-sample gradients).
 
     ``data=None`` uses the landscape's population closed form ``loss.grad_cov(θ)`` (e.g.
@@ -200,12 +226,20 @@ class Minibatch:
     data: jax.Array | None = None
     per_sample: Callable | None = dataclasses.field(default=None, metadata=dict(static=True))
 
-    def check(self, d):
+    def _validate(self):
+        _checks.scalar("batch_size", self.batch_size)
         _checks.real("batch_size", self.batch_size, positive=True)
         if self.data is not None:
             n = np.shape(self.data)[0] if np.ndim(self.data) else 0
             if n < 1:
-                raise ValueError("data must hold at least one sample, got an empty array")
+                raise ValueError(f"data must hold at least one sample (first axis), got "
+                                 f"shape {np.shape(self.data)}")
+            if not isinstance(self.data, jax.core.Tracer):
+                if not np.all(np.isfinite(np.asarray(self.data, float))):
+                    bad = np.flatnonzero(~np.all(np.isfinite(
+                        np.asarray(self.data, float).reshape(n, -1)), axis=1))
+                    raise ValueError(f"data must be finite: rows {bad[:5].tolist()} hold "
+                                     f"NaN or inf")
             if not isinstance(self.batch_size, jax.core.Tracer) and self.batch_size > n:
                 raise ValueError(f"batch_size must be <= the number of samples ({n}), "
                                  f"got {self.batch_size!r}")
@@ -274,14 +308,20 @@ def minibatch(data, batch_size, per_sample=None):
     _checks.real("batch_size", batch_size, positive=True)
     if data is not None:
         data = jnp.asarray(data)
-        if data.ndim == 0 or data.shape[0] < 1:
-            raise ValueError(f"data must hold at least one sample, got shape {data.shape}")
-        if batch_size > data.shape[0]:
-            raise ValueError(f"batch_size must be <= the number of samples "
-                             f"({data.shape[0]}), got {batch_size!r}")
+        if not jnp.issubdtype(data.dtype, jnp.number) or jnp.iscomplexobj(data):
+            raise TypeError(f"data must be an array of real numbers, got dtype {data.dtype}")
+    if per_sample is not None and not callable(per_sample):
+        raise TypeError(f"per_sample must be a function (theta, x) -> scalar, got "
+                        f"{type(per_sample).__name__}")
     return Minibatch(jnp.asarray(batch_size, dtype=jnp.result_type(float)), data, per_sample)
 
 
 def apply_factor(factor, z):
-    """``B z`` for a diagonal (vector) or full (matrix) factor."""
-    return factor * z if factor.ndim == z.ndim else factor @ z
+    """``B z`` for a scalar or diagonal (vector) factor, or a full ``(d, d)`` matrix."""
+    return factor @ z if factor.ndim == 2 else factor * z
+
+
+def factor_var(factor):
+    """``diag(B Bᵀ)`` from a factor ``B`` (vector: diagonal; matrix: full): the
+    per-coordinate variance rate."""
+    return factor**2 if factor.ndim == 1 else jnp.sum(factor**2, axis=1)

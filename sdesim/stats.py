@@ -40,11 +40,20 @@ def rate_interval(n_exits, exposure, level=0.95):
 class EscapeResult:
     """Per-path exit times and the estimates built on them.
 
+    Three outcomes, kept apart: **escaped** (left the exit region), **censored** (still
+    inside at ``t_max``), **diverged** (the state became non-finite — a numerical failure,
+    never a result). A diverged path is not an escape: ``rate()``, ``mean_time()`` and
+    their intervals treat it as censored at the step it diverged (the cause-specific
+    hazard of escape), and ``sd.escape`` warns whenever one occurs.
+
     Attributes:
-      times: ``(n_paths,)`` SDE time of first exit, ``np.inf`` if censored.
-      escaped: ``(n_paths,)`` bool.
-      steps: ``(n_paths,)`` steps simulated per path (to the exit, or to ``t_max``).
-      status: ``(n_paths,)`` 1 escaped, 2 censored, 3 exit through a non-finite state.
+      times: ``(n_paths,)`` SDE time of first exit; ``np.inf`` if censored, ``np.nan`` if
+        diverged.
+      escaped: ``(n_paths,)`` bool, escapes only.
+      diverged: ``(n_paths,)`` bool.
+      steps: ``(n_paths,)`` steps simulated per path (to the exit, the divergence, or
+        ``t_max``).
+      status: ``(n_paths,)`` 1 escaped, 2 censored, 3 diverged.
       dt, t_max: the run's step and horizon; lr: learning rate or None.
       info: engine bookkeeping (wall time, executed lane-steps, pool widths).
     """
@@ -62,10 +71,10 @@ class EscapeResult:
     def from_steps(cls, steps, status, *, dt, t_max, lr=None, info=None):
         steps = np.asarray(steps, np.int64)
         status = np.asarray(status)
-        if np.any(status == 0):
+        if np.any((status < 1) | (status > 3)):
             raise RuntimeError("engine returned unfinished paths")
-        escaped = (status == 1) | (status == 3)
-        times = np.where(escaped, steps * dt, np.inf)
+        escaped = status == 1
+        times = np.where(escaped, steps * dt, np.where(status == 3, np.nan, np.inf))
         return cls(times, escaped, steps, status, float(dt), float(t_max), lr, info)
 
     # -- sizes --------------------------------------------------------------------------
@@ -82,13 +91,32 @@ class EscapeResult:
         return self.n_escaped / self.n_paths
 
     @property
-    def n_nonfinite(self):
+    def diverged(self):
+        """``(n_paths,)`` bool: the path's state became non-finite (not an escape)."""
+        return self.status == 3
+
+    @property
+    def n_diverged(self):
         return int(np.sum(self.status == 3))
+
+    n_nonfinite = n_diverged  # the former name
+
+    @property
+    def censored(self):
+        return self.status == 2
+
+    @property
+    def n_censored(self):
+        return int(np.sum(self.status == 2))
 
     @property
     def exposure(self):
-        """Total observed time ``S = Σ min(τ_i, t_max)``."""
-        return float(np.sum(np.minimum(self.times, self.t_max)))
+        """Total observed time ``S = Σ min(τ_i, t_max)``; a diverged path contributes the
+        time until it diverged."""
+        s = float(np.sum(np.minimum(self.times[~self.diverged], self.t_max)))
+        if self.n_diverged:
+            s += float(np.sum(self.steps[self.diverged] * self.dt))
+        return s
 
     @property
     def useful_steps(self):
@@ -102,8 +130,11 @@ class EscapeResult:
 
     # -- estimates ----------------------------------------------------------------------
     def rate(self):
-        """Censored MLE of the escape rate (per unit SDE time)."""
-        return rate_mle(self.times, self.t_max)
+        """Censored MLE of the escape rate (per unit SDE time): escapes / exposure."""
+        if not self.n_diverged:
+            return rate_mle(self.times, self.t_max)
+        s = self.exposure
+        return self.n_escaped / s if s > 0 else np.nan
 
     def rate_ci(self, level=0.95):
         """Exact χ² interval of the rate (F25)."""
@@ -125,20 +156,31 @@ class EscapeResult:
         return float(np.std(t) / np.mean(t)) if t.size > 1 else np.nan
 
     def survival(self, t=None):
-        """Empirical survival ``P(τ > t)`` (no censoring before ``t_max`` here, so the
-        Kaplan–Meier estimate is the empirical one). Returns ``(t, S(t))``."""
+        """Survival ``P(τ > t)``. Without diverged paths nothing is censored before
+        ``t_max``, so the Kaplan–Meier estimate is the empirical one; diverged paths are
+        censored at their divergence (Kaplan–Meier). Returns ``(t, S(t))``."""
         if t is None:
             t = np.concatenate([[0.0], np.sort(self.times[self.escaped])])
         t = np.asarray(t, float)
-        s = 1.0 - np.searchsorted(np.sort(self.times), t, side="right") / self.n_paths
-        return t, s
+        if not self.n_diverged:
+            s = 1.0 - np.searchsorted(np.sort(self.times), t, side="right") / self.n_paths
+            return t, s
+        ev = np.sort(self.times[self.escaped])
+        # at risk just before each escape: paths whose exit, divergence or t_max is later
+        ends = np.where(self.diverged, self.steps * self.dt, np.minimum(self.times,
+                                                                         self.t_max))
+        at_risk = self.n_paths - np.searchsorted(np.sort(ends), ev, side="left")
+        km = np.cumprod(1.0 - 1.0 / at_risk)
+        idx = np.searchsorted(ev, t, side="right")
+        return t, np.where(idx > 0, km[np.maximum(idx - 1, 0)], 1.0)
 
     def summary(self):
         """A JSON-able dict of the estimates."""
         lo, hi = self.rate_ci()
         out = {
             "n_paths": self.n_paths, "n_escaped": self.n_escaped,
-            "escaped_fraction": self.escaped_fraction, "n_nonfinite": self.n_nonfinite,
+            "escaped_fraction": self.escaped_fraction, "n_diverged": self.n_diverged,
+            "n_censored": self.n_censored, "n_nonfinite": self.n_diverged,
             "rate": self.rate(), "rate_ci95": [lo, hi], "mean_time": self.mean_time(),
             "mean_time_ci95": list(self.mean_time_ci()), "cv": self.cv(),
             "dt": self.dt, "t_max": self.t_max,
@@ -150,7 +192,8 @@ class EscapeResult:
 
     def __repr__(self):
         lo, hi = self.rate_ci()
-        return (f"EscapeResult(n_paths={self.n_paths}, escaped={self.n_escaped}, "
+        div = f", diverged={self.n_diverged}" if self.n_diverged else ""
+        return (f"EscapeResult(n_paths={self.n_paths}, escaped={self.n_escaped}{div}, "
                 f"rate={self.rate():.4g} [{lo:.4g}, {hi:.4g}], "
                 f"mean_time={self.mean_time():.4g})")
 
