@@ -47,3 +47,20 @@ def test_underdamped_and_sgd_trajectories_run():
                          key=jax.random.key(0))
         assert tr.paths.shape == (8, 51, 2) and np.all(np.isfinite(tr.paths))
     assert tr.velocities is None
+
+
+def test_diffrax_simulate_compiles_once_for_a_temperature_sweep(count_compiles):
+    # The model's parameters are traced (the program is module-level and keyed on shapes,
+    # the solver, dt and the classes): a second temperature reuses the program; a positive
+    # control (another path count, a new shape) compiles.
+    dw = sd.landscapes.DoubleWell()
+    th0, _ = dw.basin("left")
+    kw = dict(n_paths=4, dt=0.01, t_max=0.2, key=jax.random.key(0), method="diffrax")
+    sd.simulate(sd.models.Langevin(0.3), dw, th0, **kw)
+    with count_compiles() as c:
+        sd.simulate(sd.models.Langevin(0.5), dw, th0, **kw)
+        sd.simulate(sd.models.Langevin(0.7), sd.landscapes.DoubleWell(barrier=2.0), th0, **kw)
+    assert c.n == 0
+    with count_compiles() as c:
+        sd.simulate(sd.models.Langevin(0.5), dw, th0, **dict(kw, n_paths=5))
+    assert c.n > 0
