@@ -1,12 +1,14 @@
 """sdesim: simulate the SDEs of deep-learning optimizers and measure how fast they escape
 from loss basins. See README.md and SPEC.md."""
 
-from . import exits, integrators, landscapes, model, models, noise, optim, stats, theory
+from . import exits, integrators, landscapes, model, models, noise, optim, rare, stats, theory
 from .engine import DivergenceWarning, StabilityWarning, Trajectories, escape, simulate
 from .optim import escape_algorithm
+from .rare import AMSResult, escape_ams
 from .stats import EscapeResult
 
 __version__ = "0.1.0"
-__all__ = ["escape", "escape_algorithm", "simulate", "EscapeResult", "Trajectories",
+__all__ = ["escape", "escape_algorithm", "escape_ams", "simulate", "EscapeResult",
+           "AMSResult", "Trajectories", "rare",
            "DivergenceWarning", "StabilityWarning", "integrators", "model", "exits",
            "landscapes", "models", "noise", "optim", "stats", "theory"]

@@ -119,8 +119,10 @@ def n_steps(t_max, dt):
     return int(r) if abs(x - r) <= 1e-9 * max(1.0, x) else math.floor(x)
 
 
-def _check_common(model, loss, theta0, exit, n_paths, dt, t_max, key):
-    """All input checks, on the host, before anything is traced or compiled."""
+def check_inputs(model, loss, theta0, exit, n_paths, dt, t_max, key):
+    """All input checks of ``escape``/``simulate``, on the host, before anything is traced
+    or compiled. Returns ``(n_paths, theta0 as an array, exit, key)``; raises
+    ValueError/TypeError naming the argument."""
     n_paths = _checks.integer("n_paths", n_paths, minimum=1)
     dtype = _float_dtype()
     _checks.scalar("dt", dt)
@@ -143,7 +145,7 @@ def _check_common(model, loss, theta0, exit, n_paths, dt, t_max, key):
         raise ValueError(f"theta0 must be finite, got {th}")
     _representable("theta0", th, dtype, allow_zero=True)
     d = th.shape[0]
-    if not (_is_model(model) or _legacy_model(model)):
+    if not _is_model(model):
         raise TypeError(f"model must be an sdesim model (a subclass of sdesim.model.Model, "
                         f"e.g. from sdesim.models), got {type(model).__name__}")
     model.check(d)
@@ -176,11 +178,6 @@ def _check_common(model, loss, theta0, exit, n_paths, dt, t_max, key):
             raise ValueError(f"theta0 = {th} is already outside the exit region: every path "
                              f"would 'escape' at t = dt; start inside the basin")
     return n_paths, theta0, exit, key
-
-
-def _legacy_model(model):
-    # the discrete-algorithm model of sdesim.optim, until it subclasses Model
-    return all(hasattr(model, a) for a in ("check", "check_dt", "init", "step", "position"))
 
 
 def _noise_models(model):
@@ -280,8 +277,6 @@ def stability(model, loss, theta0, dt):
     on the largest curvature ``lam_max`` of the loss at ``theta0`` (the step's linear map,
     ``model.linearization``, has spectral radius <= 1), and the largest stable step
     (None when the model states no linearization, e.g. a discrete algorithm)."""
-    if _legacy_model(model) and not _is_model(model):
-        return True, None, None
     if model.linearization(1.0, float(dt)) is None or any(
             isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(model)):
         return True, None, None
@@ -298,7 +293,8 @@ def stability(model, loss, theta0, dt):
     return False, lam, lo
 
 
-def _warn_unstable(model, loss, theta0, dt):
+def warn_if_unstable(model, loss, theta0, dt):
+    """Warn (``StabilityWarning``) when ``stability`` finds the step unstable."""
     import warnings
 
     stable, lam, dt_max = stability(model, loss, theta0, dt)
@@ -653,7 +649,7 @@ def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, br
       ``rate()``, ``rate_ci()``, ``mean_time()``, ``cv()``, ``survival()``,
       ``iterations`` (``times / lr`` where the model has a learning rate) and ``info``.
     """
-    n_paths, theta0, exit, key = _check_common(model, loss, theta0, exit, n_paths, dt, t_max,
+    n_paths, theta0, exit, key = check_inputs(model, loss, theta0, exit, n_paths, dt, t_max,
                                                key)
     if exit is None:
         raise TypeError("exit is required: an exit from sdesim.exits or a callable")
@@ -676,10 +672,10 @@ def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, br
     dtype = _float_dtype()
     params = _arrayify((model, loss, exit, theta0, jnp.asarray(dt, dtype),
                         jnp.asarray(n_max, jnp.int32), key))
-    _warn_unstable(model, loss, theta0, dt)
+    warn_if_unstable(model, loss, theta0, dt)
     run = dict(params=params, d=theta0.shape[0], lanes=lanes, progress=progress, devs=devs,
                bridge=bool(bridge) and model.noise_kind == "gaussian"
-               and bool(getattr(model, "diffusive_position", False)))
+               and model.diffusive_position)
     t_start = _time.perf_counter()
     if n_proc == 1:
         steps, status, info = _run_block(first_path, n_paths, **run)
@@ -779,7 +775,7 @@ def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge)
 
 
 def _lr_of(model):
-    lr = getattr(model, "lr", None)
+    lr = model.lr
     if lr is None:
         return None
     try:
@@ -857,7 +853,7 @@ def simulate(model, loss, theta0, *, n_paths, dt, t_max, key, save_every=1, meth
     is exactly path ``i`` of ``escape`` with the same key. Paths whose state becomes
     non-finite are marked in ``diverged`` and counted in a ``DivergenceWarning``.
     """
-    n_paths, theta0, _, key = _check_common(model, loss, theta0, None, n_paths, dt, t_max,
+    n_paths, theta0, _, key = check_inputs(model, loss, theta0, None, n_paths, dt, t_max,
                                             key)
     save_every = _checks.integer("save_every", save_every, minimum=1)
     n_steps_ = n_steps(t_max, dt)
@@ -869,7 +865,7 @@ def simulate(model, loss, theta0, *, n_paths, dt, t_max, key, save_every=1, meth
         method = "diffrax" if model.has_vector_field else "engine"
     if method not in ("diffrax", "engine"):
         raise ValueError(f"method must be 'diffrax' or 'engine', got {method!r}")
-    _warn_unstable(model, loss, theta0, dt)
+    warn_if_unstable(model, loss, theta0, dt)
     dtype = _float_dtype()
     d = theta0.shape[0]
     ts = np.arange(n_saves) * save_every * float(dt)
@@ -940,3 +936,7 @@ def _diffrax_solve(params, n_paths, dt, t1, n_steps, save_every, solver, m, sign
         return sol.ys
 
     return jax.lax.map(one, jnp.arange(n_paths), batch_size=min(n_paths, 256))
+
+
+_check_common = check_inputs  # former private names (used by older scripts)
+_warn_unstable = warn_if_unstable

@@ -172,6 +172,7 @@ class LevelSet(Exit):
 class Predicate(Exit):
     """Any ``θ -> bool`` (True = the path has exited). Grid monitoring only."""
 
+    config_name = None  # a Python function: not offered in configs
     fn: Callable = dataclasses.field(metadata=dict(static=True))
     dim: int | None = dataclasses.field(default=None, metadata=dict(static=True))
 

@@ -166,6 +166,8 @@ class EscapeResult:
             s = 1.0 - np.searchsorted(np.sort(self.times), t, side="right") / self.n_paths
             return t, s
         ev = np.sort(self.times[self.escaped])
+        if ev.size == 0:
+            return t, np.ones_like(t)
         # at risk just before each escape: paths whose exit, divergence or t_max is later
         ends = np.where(self.diverged, self.steps * self.dt, np.minimum(self.times,
                                                                          self.t_max))

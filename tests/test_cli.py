@@ -57,14 +57,16 @@ def read_csv(path):
      "unknown key 'temprature' in [model]; allowed: name, temperature"),
     (("temperature = 0.5", 'temperature = "hot"'),
      "[model] temperature = 'hot': expected a number"),
-    (("temperature = 0.5", ""), "[model] is missing 'temperature' (a number)"),
+    (("temperature = 0.5", ""),
+     "[model] is missing 'temperature' (a number or a list of numbers)"),
     (('name = "langevin"', 'name = "rmsprop"'), "[model] name = 'rmsprop'; allowed: langevin"),
     (("n_paths = 60", "n_paths = 60.5"), "[run] n_paths = 60.5: expected an integer"),
     (("dt = 0.01", ""), "[run] is missing 'dt' (a number)"),
     (("[run]", "[runs]"), "unknown section [runs]; allowed: landscape, model, exit, run, sweep"),
     (('name = "double_well"', 'name = "double_well"\nside = "middle"'),
      "[landscape] side = 'middle': expected one of \"left\", \"right\""),
-    (("temperature = 0.5", "temperature = -0.5"), "temperature must be"),
+    (("temperature = 0.5", "temperature = -0.5"),
+     "[model] temperature = -0.5: temperature must be >= 0, got -0.5"),
 ])
 def test_config_errors_one_line_exit_2(tmp_path, capsys, edit, needle):
     path = write(tmp_path, SMALL.replace(*edit))
@@ -169,7 +171,7 @@ def test_results_folder_contents_and_identity_with_one_escape_call(tmp_path, cap
         "paths-000000000-000000025.npz", "paths-000000025-000000050.npz",
         "paths-000000050-000000060.npz"]
     rows = read_csv(out / "paths.csv")
-    assert rows.dtype.names == ("path", "time", "iterations", "escaped", "status")
+    assert rows.dtype.names == ("path", "time", "iterations", "escaped", "status", "diverged")
     # three blocks of the path stream = one escape call with all 60 paths
     loss = sd.landscapes.DoubleWell(1.0)
     th0, ex = loss.basin("left")
@@ -297,11 +299,13 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, sig, capsys):
     cfg = write(tmp_path, RESUME)
     out = tmp_path / "killed"
     rc, err = _kill_after_first_block(tmp_path, cfg, out, sig)
+    saved = {p.name: p.stat().st_mtime_ns for p in (out / "blocks").glob("*.npz")}
     if sig == signal.SIGINT:
         assert rc == 130 and "--resume" in err and "Traceback" not in err
+        # the message is true: it counts the blocks on disk
+        assert f"{len(saved)} of {N_BLOCKS} blocks are saved in {out}" in err, err
     else:
         assert rc == -signal.SIGKILL
-    saved = {p.name: p.stat().st_mtime_ns for p in (out / "blocks").glob("*.npz")}
     assert 1 <= len(saved) < N_BLOCKS
     assert not list(out.rglob("*.tmp")) or sig == signal.SIGKILL
     assert not (out / "summary.json").exists()
@@ -401,3 +405,514 @@ def test_progress_bar_counts_paths_and_escapes(tmp_path, capsys):
     err = capsys.readouterr().err
     n_escaped = json.loads((out / "summary.json").read_text())["n_escaped"]
     assert "60/60" in err and f"escaped={n_escaped}" in err
+
+
+# == issue 12 item 4: the command line never tracebacks and never loses work ==============
+
+
+def one_line_error(capsys, needle=None):
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("sdesim: error: "), err
+    assert "Traceback" not in err
+    if needle is not None:
+        assert needle in err, err
+    return err
+
+
+def strict_json(path):
+    """json.loads that refuses NaN/Infinity, as strict parsers (JavaScript, jq) do."""
+    def refuse(name):
+        raise ValueError(f"{path.name} holds {name}: not strict JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+ST = """\
+[landscape]
+name = "styblinski_tang"
+dim = 2
+sharpness = 1.0
+
+[model]
+name = "langevin"
+temperature = 1.0
+
+[run]
+n_paths = 8
+dt = 0.01
+t_max = 1.0
+"""
+
+QUAD = """\
+[landscape]
+name = "quadratic"
+hessian = [1.0, 2.0]
+height = 0.5
+
+[model]
+name = "sgd"
+lr = 0.1
+
+[model.noise]
+kind = "isotropic"
+variance = 1.0
+
+[run]
+n_paths = 8
+dt = 0.01
+t_max = 1.0
+"""
+
+EXIT_HALF = '[exit]\nkind = "halfspace"\nnormal = {}\noffset = 0.0\n'
+ELLIPSOID = '[exit]\nkind = "ellipsoid"\ncenter = {}\nmatrix = {}\nlevel = 1.0\n'
+
+
+# Values the package (or the engine's limits) rejects: `--check` refuses them with one line
+# naming the key, and `run` refuses them before it creates anything.
+@pytest.mark.parametrize("config, needle", [
+    (SMALL.replace("dt = 0.01", "dt = 0"), "[run] dt = 0: dt must be > 0"),
+    (SMALL.replace("dt = 0.01", "dt = -0.01"), "[run] dt = -0.01: dt must be > 0"),
+    (SMALL.replace("dt = 0.01", "dt = nan"), "[run] dt = nan: dt must be a number (not NaN)"),
+    (SMALL.replace("t_max = 200.0", "t_max = inf"), "[run] t_max = inf: t_max must be finite"),
+    (SMALL.replace("dt = 0.01", "dt = 500.0"), "[run] dt = 500.0 > t_max = 200.0"),
+    (SMALL.replace("dt = 0.01", "dt = 1e-9"), "[run] t_max/dt = 200.0/1e-09 = "),
+    (SMALL.replace("n_paths = 60", "n_paths = 3000000000"),
+     "[run] n_paths = 3000000000: at most 2147483647 (2**31 - 1) paths"),
+    (SMALL.replace("seed = 3", "seed = -1"), "[run] seed = -1: expected an integer in 0 .."),
+    (SMALL.replace("block = 25", "block = 0"), "[run] block = 0: expected an integer >= 1"),
+    (SMALL.replace("barrier = 1.0", "barrier = 1.0\ntheta0 = [nan]"),
+     "[landscape] theta0 = [nan]"),
+    (SMALL.replace("barrier = 1.0", "barrier = 1.0\ntheta0 = [[-1.0]]"),
+     "[landscape] theta0 = [[-1.0]]: expected a list of numbers"),
+    (SMALL.replace("barrier = 1.0", "barrier = 1.0\ntheta0 = [-1.0, 0.0]"),
+     "[landscape] theta0 has 2 coordinates but the double_well landscape has dimension 1"),
+    (SMALL.replace("barrier = 1.0", "barrier = 1.0\ntheta0 = [1.5]"),
+     "[landscape] theta0 [1.5] is already outside the basin"),
+    (SMALL.replace("barrier = 1.0", "barrier = -1.0"), "[landscape] barrier = -1.0: barrier"),
+    (SMALL.replace("barrier = 1.0", "barrier = 1.0\ndim = -1"), "[landscape] dim = -1: dim"),
+    (SMALL + EXIT_HALF.format("[[1.0]]"), "[exit] normal = [[1.0]]: normal must be"),
+    (SMALL + EXIT_HALF.format("[1.0, 0.0]"),
+     "[exit] halfspace has dimension 2 (normal has 2 coordinates) but theta0 has 1"),
+    (SMALL + EXIT_HALF.format("[nan]"), "[exit] normal = [nan]: normal must be a number"),
+    (SMALL + ELLIPSOID.format("[0.0, 0.0]", "[[1.0]]"),
+     "[exit] matrix = [[1.0]]: matrix must be of shape (2, 2) to match center"),
+    (SMALL + ELLIPSOID.format("[0.0, 0.0]", "[[1.0, 0.0], [0.0, 1.0]]"),
+     "[exit] ellipsoid has dimension 2 (center has 2 coordinates) but theta0 has 1"),
+    (ST.replace("sharpness = 1.0", "sharpness = -1"), "[landscape] sharpness = -1: sharpness"),
+    (ST.replace("dim = 2", "dim = -1"), "[landscape] dim = -1: dim must be"),
+    (ST.replace("dim = 2", "dim = 2\ntheta0 = [0.0]"),
+     "[landscape] theta0 has 1 coordinates but dim = 2"),
+    (QUAD.replace("hessian = [1.0, 2.0]", "hessian = [-1.0]"),
+     "[landscape] hessian = [-1.0]: hessian must be > 0"),
+    (QUAD.replace("height = 0.5", "height = -0.5"), "[landscape] height = -0.5: height must"),
+    (QUAD.replace("center", "x").replace("height = 0.5", "height = 0.5\ncenter = [1.0, 2.0, 3.0]"),
+     "[landscape] center = [1.0, 2.0, 3.0]: center must be"),
+    (QUAD.replace("variance = 1.0", "variance = -1.0"),
+     "[model.noise] variance = -1.0: variance must be >= 0"),
+    (QUAD.replace("lr = 0.1", "lr = 0"), "[model] lr = 0: lr must be > 0"),
+    (SMALL + '[sweep]\n"run.dt" = [0.01, 0]\n',
+     "sweep point 1 (run.dt=0): [run] dt = 0: dt must be > 0"),
+    (SMALL + '[sweep]\n"model.temperature" = [0.5, -1.0]\n',
+     "sweep point 1 (model.temperature=-1.0): [model] temperature = -1.0: temperature must"),
+], ids=lambda x: x if len(x) < 40 else None)
+def test_rejected_values_one_line_and_nothing_written(tmp_path, capsys, config, needle):
+    path = write(tmp_path, config)
+    cmd = "sweep" if "[sweep]" in config else "run"
+    assert cli.main([cmd, path, "--check"]) == 2
+    one_line_error(capsys, needle)
+    out = tmp_path / "o"
+    assert cli.main([cmd, path, "--out", str(out), "--no-progress"]) == 2
+    one_line_error(capsys, needle)
+    assert not out.exists()  # run.json only once every input is valid
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--seed", str(2**64)], f"--seed {2**64}: expected an integer in 0 .. "),
+    (["--seed", "-1"], "--seed -1: expected an integer in 0 .. "),
+    (["--paths", "3000000000"], "--paths 3000000000: at most 2147483647 (2**31 - 1) paths"),
+    (["--paths", "0"], "--paths 0: expected an integer >= 1"),
+    (["--paths", "many"], "argument --paths: invalid int value: 'many'"),
+    (["--set", "model.temperature"], "--set 'model.temperature': expected KEY=VALUE"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_bad_flags_one_line(tmp_path, capsys, argv, needle):
+    out = tmp_path / "o"
+    assert cli.main(["run", write(tmp_path, SMALL), "--out", str(out), *argv]) == 2
+    one_line_error(capsys, needle)
+    assert not out.exists()
+
+
+def test_seed_aliases_refused_without_x64(tmp_path, capsys):
+    """Without x64, jax.random.key keeps 32 bits of the seed: 2**32 is seed 0's stream."""
+    if jax.config.jax_enable_x64:
+        pytest.skip("64-bit seeds are distinct under JAX_ENABLE_X64")
+    assert cli.main(["run", write(tmp_path, SMALL), "--check", "--seed", str(2**32)]) == 2
+    one_line_error(capsys, "without JAX_ENABLE_X64=1 a larger or negative seed gives the "
+                           "stream of another seed")
+    assert cli.main(["run", write(tmp_path, SMALL), "--check", "--seed", str(2**32 - 1)]) == 0
+
+
+def test_file_system_errors_one_line(tmp_path, capsys, monkeypatch):
+    cfg = write(tmp_path, SMALL)
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("mine")
+    assert cli.main(["run", cfg, "--out", str(a_file), "--no-progress"]) == 2
+    one_line_error(capsys, f"--out {a_file}: is a file, not a folder")
+    assert a_file.read_text() == "mine"
+    assert cli.main(["run", cfg, "--out", str(a_file / "sub"), "--no-progress"]) == 2
+    one_line_error(capsys, f"--out {a_file / 'sub'}: cannot create the folder")
+    assert cli.main(["run", str(tmp_path), "--check"]) == 2
+    one_line_error(capsys, f"{tmp_path}: is a folder, not a TOML config file")
+    latin = tmp_path / "latin1.toml"
+    latin.write_bytes(SMALL.replace("double_well", "double_well\" # caf\xe9").encode("latin-1"))
+    assert cli.main(["run", str(latin), "--check"]) == 2
+    one_line_error(capsys, f"{latin}: not UTF-8 text")
+    assert cli.main(["run", str(tmp_path / "missing.toml"), "--check"]) == 2
+    one_line_error(capsys, f"{tmp_path / 'missing.toml'}: no such file")
+
+    # a read-only parent folder (tests may run as root, which ignores permissions)
+    def refuse(self, *a, **k):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    out = tmp_path / "ro" / "o"
+    assert cli.main(["run", cfg, "--out", str(out), "--no-progress"]) == 2
+    one_line_error(capsys, f"--out {out}: cannot create the folder (Permission denied)")
+
+
+def test_check_runs_the_engine_checks_and_says_ok_only_then(tmp_path, capsys):
+    assert cli.main(["run", write(tmp_path, SMALL), "--check"]) == 0
+    assert capsys.readouterr().out.strip() == "point 0: config: ok"
+    # a Lévy step scale that float32 cannot represent passes TOML and the constructors
+    # but not the engine's checks: --check must say so, not "ok"
+    levy = QUAD.replace('name = "sgd"', 'name = "sgd_levy"\nalpha = 0.05').replace(
+        '[model.noise]\nkind = "isotropic"\nvariance = 1.0\n', "sigma = 1.0\n")
+    rc = cli.main(["run", write(tmp_path, levy, "levy.toml"), "--check"])
+    if jax.config.jax_enable_x64:
+        assert rc == 0
+    else:
+        assert rc == 2
+        one_line_error(capsys, "[run] dt = 0.01: dt**(1/alpha)")
+
+
+# -- never overwrite what the run did not write; tie blocks to their run ------------------
+
+
+def test_foreign_folder_is_refused_and_untouched(tmp_path, capsys):
+    cfg = write(tmp_path, SMALL)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "summary.json").write_text('{"my": "results"}')
+    (out / "paths.csv").write_text("path,time\n0,1.0\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    for extra in ([], ["--resume"]):
+        assert cli.main(["run", cfg, "--out", str(out), "--no-progress", *extra]) == 2
+        one_line_error(capsys, f"--out {out} is not empty and holds no sdesim run")
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert cli.main(["sweep", write(tmp_path, SMALL + '[sweep]\n"run.seed" = [1, 2]\n',
+                                    "s.toml"), "--out", str(out), "--no-progress"]) == 2
+    one_line_error(capsys, "is not empty and holds no sdesim run")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # an empty folder is fine (nothing to lose); --resume on nothing is an error
+    assert cli.main(["run", cfg, "--out", str(tmp_path / "none"), "--resume"]) == 2
+    one_line_error(capsys, "does not exist, so there is nothing to resume")
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["run", cfg, "--out", str(tmp_path / "empty"), "--resume"]) == 2
+    one_line_error(capsys, "is empty, so there is nothing to resume")
+
+
+TINY = SMALL.replace("n_paths = 60", "n_paths = 20").replace("block = 25", "block = 10") \
+    .replace("t_max = 200.0", "t_max = 20.0")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished TINY run (two blocks) to corrupt, copy by copy."""
+    d = tmp_path_factory.mktemp("finished")
+    cfg = d / "c.toml"
+    cfg.write_text(TINY)
+    assert cli.main(["run", str(cfg), "--out", str(d / "o"), "--no-progress"]) == 0
+    return cfg, d / "o"
+
+
+def _copy(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _corrupt_truncated(block):
+    block.write_bytes(block.read_bytes()[: block.stat().st_size // 2])
+
+
+def _corrupt_empty(block):
+    block.write_bytes(b"")
+
+
+def _corrupt_no_hash(block):
+    with np.load(block) as z:
+        steps, status = z["steps"], z["status"]
+    np.savez(block, steps=steps, status=status, seconds=1.0)
+
+
+def _corrupt_renamed(block):
+    block.rename(block.with_name("paths-000000000-000000007.npz"))
+
+
+@pytest.mark.parametrize("corrupt, needle", [
+    (_corrupt_truncated, "is unreadable"),
+    (_corrupt_empty, "is unreadable"),
+    (_corrupt_no_hash, "carries no run hash: it was not written by this run"),
+    (_corrupt_renamed, "is not one of this run's block files"),
+], ids=["truncated", "empty", "no-hash", "foreign-name"])
+def test_corrupted_block_is_named_and_refused(tmp_path, capsys, finished_run, corrupt, needle):
+    cfg, done = finished_run
+    out = _copy(done, tmp_path / "o")
+    block = out / "blocks" / "paths-000000000-000000010.npz"
+    corrupt(block)
+    assert cli.main(["run", str(cfg), "--out", str(out), "--no-progress", "--resume"]) == 2
+    err = one_line_error(capsys, needle)
+    assert "blocks/paths-0000000" in err and "delete it" in err
+    # deleting it, as the message says, resumes: the block is simulated again, identically
+    for p in (out / "blocks").glob("paths-000000000-*"):
+        p.unlink()
+    assert cli.main(["run", str(cfg), "--out", str(out), "--no-progress", "--resume"]) == 0
+    assert (out / "paths.csv").read_bytes() == (done / "paths.csv").read_bytes()
+
+
+def test_block_of_another_run_is_refused(tmp_path, capsys, finished_run):
+    """A block swapped in from another run (another horizon) is never reused."""
+    cfg, done = finished_run
+    other = tmp_path / "other"
+    assert cli.main(["run", str(cfg), "--out", str(other), "--no-progress",
+                     "--set", "run.t_max=10.0"]) == 0
+    out = _copy(done, tmp_path / "o")
+    name = "paths-000000010-000000020.npz"
+    (out / "blocks" / name).write_bytes((other / "blocks" / name).read_bytes())
+    capsys.readouterr()
+    assert cli.main(["run", str(cfg), "--out", str(out), "--no-progress", "--resume"]) == 2
+    one_line_error(capsys, f"{out / 'blocks' / name} belongs to another run")
+    # and a folder of blocks without run.json is not a run: refused, not reused
+    (out / "run.json").unlink()
+    assert cli.main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 2
+    one_line_error(capsys, "holds no sdesim run (no run.json)")
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("{", "run.json is unreadable (JSONDecodeError"),
+    ("", "run.json is unreadable"),
+    ('["a list"]', "run.json is not a run record of sdesim"),
+    (None, "has no run hash of this version of sdesim"),
+], ids=["truncated", "empty", "foreign", "old-format"])
+def test_broken_run_record_is_named(tmp_path, capsys, finished_run, text, needle):
+    cfg, done = finished_run
+    out = _copy(done, tmp_path / "o")
+    rec = out / "run.json"
+    if text is None:  # written by an older sdesim: config and x64 only
+        old = json.loads(rec.read_text())
+        rec.write_text(json.dumps({"config": old["config"], "x64": old["x64"]}))
+    else:
+        rec.write_text(text)
+    assert cli.main(["run", str(cfg), "--out", str(out), "--no-progress", "--resume"]) == 2
+    err = one_line_error(capsys, needle)
+    assert str(out) in err and ("delete" in err)
+
+
+def test_summary_and_sweep_json_are_strict(tmp_path, capsys):
+    """No path escapes: infinite mean time and undefined CV become null with a reason; the
+    config's infinite box bound is the string "-inf"."""
+    cold = SMALL.replace("temperature = 0.5", "temperature = 0.05").replace(
+        "t_max = 200.0", "t_max = 0.5").replace("barrier = 1.0", "barrier = 1.0\n"
+                                                "theta0 = [-1.0]") \
+        + '[exit]\nkind = "box"\nlower = [-inf]\nupper = [0.0]\n'
+    cold = cold.replace("n_paths = 60", "n_paths = 8")
+    out = tmp_path / "o"
+    assert cli.main(["run", write(tmp_path, cold), "--out", str(out), "--no-progress"]) == 0
+    assert "0/8 escaped" in capsys.readouterr().out
+    s = strict_json(out / "summary.json")
+    assert s["n_escaped"] == 0 and s["rate"] == 0.0
+    assert s["mean_time"] is None and "no path escaped" in s["mean_time_note"]
+    assert s["mean_time_ci95"][1] is None and "mean_time_ci95_note" in s
+    assert s["cv"] is None and "fewer than 2" in s["cv_note"]
+    assert s["config"]["exit"]["lower"] == ["-inf"]
+    sweep = cold + '[sweep]\n"model.temperature" = [0.05, 0.04]\n'
+    assert cli.main(["sweep", write(tmp_path, sweep, "s.toml"), "--out", str(tmp_path / "s"),
+                     "--no-progress"]) == 0
+    rows = strict_json(tmp_path / "s" / "sweep.json")["points"]
+    assert [r["mean_time"] for r in rows] == [None, None]
+    assert all("no path escaped" in r["mean_time_note"] for r in rows)
+    for p in (tmp_path / "s" / "points").glob("*/summary.json"):
+        strict_json(p)
+
+
+def test_diverged_paths_are_counted_apart(tmp_path, capsys):
+    """Stiff transverse curvature, explicit step far beyond stability: the state overflows.
+    The result line, summary.json and paths.csv keep these paths apart from escapes."""
+    stiff = SMALL.replace("barrier = 1.0", "barrier = 1.0\ndim = 2\nstiffness = 1000.0") \
+        .replace("n_paths = 60", "n_paths = 16").replace("t_max = 200.0", "t_max = 5.0")
+    out = tmp_path / "o"
+    assert cli.main(["run", write(tmp_path, stiff), "--out", str(out), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    s = strict_json(out / "summary.json")
+    assert s["n_diverged"] > 0
+    assert s["n_escaped"] + s["n_diverged"] + s["n_censored"] == 16
+    assert (f"{s['n_escaped']}/16 escaped, {s['n_diverged']} diverged (non-finite state; try "
+            f"a smaller dt or JAX_ENABLE_X64=1), {s['n_censored']} censored; rate") \
+        in captured.out
+    rows = read_csv(out / "paths.csv")
+    assert int(rows["diverged"].sum()) == s["n_diverged"]
+    assert not np.any(rows["escaped"].astype(bool) & rows["diverged"].astype(bool))
+    np.testing.assert_array_equal(rows["diverged"] == 1, rows["status"] == 3)
+    # warnings (the engine's stability warning) come as single lines, no source dump
+    for line in captured.err.strip().splitlines():
+        assert line.startswith("sdesim: warning: "), line
+
+
+def test_ctrl_c_messages_are_true(tmp_path, capsys, monkeypatch):
+    cfg = write(tmp_path, TINY)
+    main_mod = sys.modules["sdesim.cli.main"]
+    # during start-up, before any folder exists: nothing is claimed saved
+    real_build = main_mod.build
+
+    def interrupted_build(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(main_mod, "build", interrupted_build)
+    out = tmp_path / "o"
+    assert cli.main(["run", cfg, "--out", str(out), "--no-progress"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted before the run started; no block was saved" in err
+    assert "--resume" not in err and not out.exists()
+    monkeypatch.setattr(main_mod, "build", real_build)
+    # after the first of two blocks: "1 of 2 blocks are saved"
+    calls = []
+    real_escape = sd.escape
+
+    def escape_once(*a, **k):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real_escape(*a, **k)
+
+    monkeypatch.setattr(sd, "escape", escape_once)
+    assert cli.main(["run", cfg, "--out", str(out), "--no-progress"]) == 130
+    err = capsys.readouterr().err
+    assert f"1 of 2 blocks are saved in {out}: continue with the same command and --resume" \
+        in err
+    assert len(list((out / "blocks").glob("*.npz"))) == 1
+    # Ctrl-C while a resume starts up: the folder is as it was, and says so
+    monkeypatch.setattr(main_mod, "build", interrupted_build)
+    assert cli.main(["run", cfg, "--out", str(out), "--no-progress", "--resume"]) == 130
+    assert f"before the run resumed; {out} is as it was" in capsys.readouterr().err
+
+
+# == issue 13 item 3: one registry, read from the constructors ===========================
+
+
+def test_registry_names_and_keys_come_from_the_classes():
+    import dataclasses
+    import inspect
+
+    reg = cli.registry()
+    assert list(reg.landscapes) == ["styblinski_tang", "quadratic", "double_well",
+                                    "rastrigin", "rosenbrock"]
+    assert set(reg.models) == {"langevin", "underdamped", "sgd", "momentum", "adam", "adai",
+                               "sgd_levy", "adam_levy", "adal", "algorithm"}
+    assert set(reg.noises) == {"isotropic", "fixed", "hessian", "minibatch", "minibatch_fixed"}
+    assert set(reg.exits) == {"halfspace", "box", "ellipsoid", "level_set"}
+    for name, cls in (("langevin", sd.models.Langevin), ("underdamped", sd.models.Underdamped),
+                      ("momentum", sd.models.Momentum), ("adai", sd.models.Adai),
+                      ("sgd_levy", sd.models.SGDLevy), ("adal", sd.models.AdaL)):
+        # the constructor's arguments: dataclass fields (static ones too) and init-only ones
+        params = inspect.signature(cls).parameters
+        assert {f.name for f in dataclasses.fields(cls)} <= set(params)
+        keys = {k.arg for k in reg.models[name].keys.values()}
+        assert keys == set(params), name
+        required = {p for p, v in params.items() if v.default is inspect.Parameter.empty}
+        assert {k for k, v in reg.models[name].keys.items() if v.required} == \
+            required - {reg.models[name].noise_alias}, name
+    assert reg.landscapes["double_well"].basin.keys() == {"side", "past"}
+    assert reg.noises["hessian"].keys.keys() == {"batch_size", "floor"}
+
+
+@pytest.fixture
+def fresh_registry():
+    cli.registry.cache_clear()
+    yield
+    cli.registry.cache_clear()
+
+
+def test_a_new_class_needs_no_cli_change(tmp_path, capsys, monkeypatch, fresh_registry):
+    """A landscape and a model added to their modules appear in --help and configs."""
+    import dataclasses
+
+    import jax.numpy as jnp
+
+    @jax.tree_util.register_dataclass
+    @dataclasses.dataclass(frozen=True)
+    class TiltedBowl:
+        """``½ curvature θ² + tilt θ`` per coordinate."""
+
+        curvature: jax.Array
+        tilt: jax.Array = 0.0
+
+        def __call__(self, theta):
+            return jnp.sum(0.5 * self.curvature * theta**2 + self.tilt * theta)
+
+        def basin(self, radius=1.0):
+            d = np.zeros(1)
+            return d, sd.exits.Box(d - radius, d + radius)
+
+    TiltedBowl.__module__ = "sdesim.landscapes"
+    monkeypatch.setattr(sd.landscapes, "TiltedBowl", TiltedBowl, raising=False)
+
+    hot_base = sd.models.Langevin
+
+    @jax.tree_util.register_dataclass
+    @dataclasses.dataclass(frozen=True)
+    class HotLangevin(hot_base):
+        boost: jax.Array = 2.0
+
+    HotLangevin.__module__ = "sdesim.models"
+    monkeypatch.setattr(sd.models, "HotLangevin", HotLangevin, raising=False)
+
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "[landscape] name = tilted_bowl: curvature*, tilt; basin (without [exit]): " \
+           "radius" in out
+    assert "[model] name = hot_langevin: temperature*, boost" in out
+    cfg = ('[landscape]\nname = "tilted_bowl"\ncurvature = 2.0\nradius = 1.5\n'
+           '[model]\nname = "hot_langevin"\ntemperature = 0.5\nboost = 3.0\n'
+           '[run]\nn_paths = 4\ndt = 0.01\nt_max = 1.0\n')
+    assert cli.main(["run", write(tmp_path, cfg), "--check"]) == 0
+    assert cli.main(["run", write(tmp_path, cfg.replace("boost", "bost")), "--check"]) == 2
+    one_line_error(capsys, "unknown key 'bost' in [model]; allowed: boost, name, temperature")
+
+
+@pytest.mark.parametrize("config", [
+    ST + '[exit]\nkind = "level_set"\nlevel = 5.0\n',  # fn = the landscape, dim = theta0's
+    '[landscape]\nname = "rastrigin"\ntheta0 = [0.0, 0.0]\n[model]\nname = "langevin"\n'
+    'temperature = 1.0\n[exit]\nkind = "box"\nlower = [-0.5, -0.5]\nupper = [0.5, 0.5]\n'
+    '[run]\nn_paths = 4\ndt = 0.001\nt_max = 0.1\n',
+    QUAD.replace("height = 0.5", "height = 0.5\nhessian_neg = [2.0, 3.0]"),  # a new key
+    QUAD.replace("height = 0.5\n", "") + ELLIPSOID.format("[0.0, 0.0]", "[1.0, 1.0]"),
+    SMALL.replace('name = "langevin"', 'name = "underdamped"\nmass = 1.0\nfriction = 2.0'),
+    QUAD.replace('name = "sgd"', 'name = "adam_levy"\nalpha = 1.5\nepsilon = 1e-6'),
+], ids=["level_set", "rastrigin", "hessian_neg", "ellipsoid-diag", "underdamped", "epsilon"])
+def test_valid_configs_check_ok(tmp_path, capsys, config):
+    assert cli.main(["run", write(tmp_path, config), "--check"]) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.strip() == "point 0: config: ok"
+
+
+def test_sweep_crossing_list_values(tmp_path, capsys):
+    """Crossed Hessians (list values) group the plot's lines (they used to be dict keys)."""
+    sweep = SWEEP.replace("n_paths = 32", "n_paths = 8") + (
+        '[sweep]\n"landscape.hessian" = [[1.0, 2.0], [2.0, 2.0]]\n"model.lr" = [0.1, 0.2]\n'
+        'cross = ["landscape.hessian"]\n')
+    out = tmp_path / "s"
+    assert cli.main(["sweep", write(tmp_path, sweep), "--out", str(out), "--no-progress"]) == 0
+    rows = strict_json(out / "sweep.json")["points"]
+    assert [r["landscape.hessian"] for r in rows] == [[1.0, 2.0]] * 2 + [[2.0, 2.0]] * 2
+    assert (out / "rate_vs_lr.png").stat().st_size > 0

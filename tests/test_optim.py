@@ -182,6 +182,140 @@ def test_bad_hyperparameters_raise():
 
 
 # ---------------------------------------------------------------------------------------
+# Hyperparameters as injected state, and the arithmetic of the constant-number optimizers
+# ---------------------------------------------------------------------------------------
+
+
+def legacy_scale_by_adai(beta0=0.1, beta2=0.99, eps=1e-3):
+    """sdesim's Adai before its numbers were injected (Python-float constants), kept as
+    the baseline the injected one must reproduce bit for bit."""
+
+    def init(params):
+        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+        return optim.AdaiState(jnp.zeros([], jnp.int32), zeros, zeros,
+                               jax.tree_util.tree_map(jnp.ones_like, params))
+
+    def update(updates, state, params=None):
+        count = state.count + 1
+        tm = jax.tree_util.tree_map
+        v = tm(lambda v, g: beta2 * v + (1 - beta2) * g * g, state.exp_avg_sq, updates)
+        vhat = tm(lambda v: v / (1 - beta2 ** count.astype(v.dtype)), v)
+        vbar = optim._tree_mean(vhat)
+        ok = vbar > 0
+        safe = jnp.where(ok, vbar, 1)
+
+        def beta1_of(vh):
+            ratio = jnp.where(ok, vh / safe.astype(vh.dtype), 1)
+            return jnp.clip(1 - beta0 * ratio, 0, 1 - eps)
+
+        beta1 = tm(beta1_of, vhat)
+        m = tm(lambda m, b, g: b * m + (1 - b) * g, state.exp_avg, beta1, updates)
+        prod = tm(lambda p, b: p * b, state.beta1_prod, beta1)
+        return tm(lambda m, p: m / (1 - p), m, prod), optim.AdaiState(count, m, v, prod)
+
+    return optax.GradientTransformation(init, update)
+
+
+def legacy_adai(lr, beta0=0.1, beta2=0.99, eps=1e-3, weight_decay=0.0, decoupled=False):
+    parts = [optax.add_decayed_weights(weight_decay)] if weight_decay and not decoupled else []
+    parts.append(legacy_scale_by_adai(beta0, beta2, eps))
+    if weight_decay and decoupled:
+        parts.append(optax.add_decayed_weights(weight_decay))
+    return optax.chain(*parts, optax.scale_by_learning_rate(lr))
+
+
+def legacy_adal(lr, beta1=0.9, beta2=0.999, eps=1e-8, decay=False):
+    step = (lambda count: lr * jax.lax.rsqrt(count + 1.0)) if decay else lr
+    return optax.chain(optim.l1_scale(), optax.scale_by_adam(beta1, beta2, eps),
+                       optax.scale_by_learning_rate(step))
+
+
+# (ours, the same optimizer built the old way: optax with constant numbers)
+BASELINES = {
+    "sgd": (lambda: optim.sgd(0.07), lambda: optax.sgd(0.07)),
+    "momentum_pytorch": (lambda: optim.momentum(0.07, 0.85),
+                         lambda: optax.sgd(0.07, momentum=0.85)),
+    "momentum_adam": (lambda: optim.momentum(0.07, 0.85, "adam"),
+                      lambda: optax.chain(optax.ema(0.85, debias=False),
+                                          optax.scale_by_learning_rate(0.07))),
+    # non-default numbers, L2 weight decay and AdaL's lr/sqrt(t): every injected number
+    # and complement is used; adal's Adam part is adam's (compared with optax.adam on
+    # whole paths in the lr-sweep test below). The other weight-decay mode, AdaL without
+    # decay and adam were also checked bit for bit, float32 and float64, when written.
+    "adai_l2": (lambda: optim.adai(0.03, 0.2, 0.95, 1e-2, weight_decay=0.01),
+                lambda: legacy_adai(0.03, 0.2, 0.95, 1e-2, weight_decay=0.01)),
+    "adal_decay": (lambda: optim.adal(0.01, 0.7, 0.9, decay=True),
+                   lambda: legacy_adal(0.01, 0.7, 0.9, decay=True)),
+}
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_injected_optimizer_reproduces_constant_optax_bit_for_bit(name):
+    # The numbers moved into the state; the arithmetic did not change: 300 steps on a
+    # pytree equal the old construction exactly (in float32, where 1 − float32(β) differs
+    # from float32(1 − β), this holds because the state carries one_minus_β).
+    ours, old = BASELINES[name]
+    grads, p0 = gradient_sequence(300, seed=5), params0(seed=6)
+    got, want = run_optax(ours(), grads, p0), run_optax(old(), grads, p0)
+    for k in SHAPES:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
+def test_hyperparameters_live_in_the_state():
+    p = {"w": jnp.zeros((2, 2))}
+    hp = optim.adam(0.05, beta1=0.8, beta2=0.99, eps=1e-6).init(p).hyperparams
+    want = dict(learning_rate=0.05, beta1=0.8, beta2=0.99, eps=1e-6, one_minus_beta1=0.2,
+                one_minus_beta2=0.01)
+    assert set(hp) == set(want)
+    for k, v in want.items():
+        np.testing.assert_allclose(hp[k], v, rtol=1e-6, err_msg=k)
+    assert set(optim.adai(0.1).init(p).hyperparams) >= {"learning_rate", "beta0", "beta2",
+                                                       "eps", "weight_decay"}
+    assert set(optim.momentum(0.1, 0.5).init(p).hyperparams) == {"learning_rate", "beta1"}
+    # the learning rate is readable, also inside a chain; adal(decay=True): the base rate
+    for make in optim.OPTIMIZERS.values():
+        assert optim.learning_rate_of(make(0.02)) == 0.02
+    assert optim.learning_rate_of(optim.adal(0.02, decay=True)) == 0.02
+    chained = optax.chain(optax.clip_by_global_norm(1.0), optim.adai(0.02))
+    assert optim.learning_rate_of(chained) == pytest.approx(0.02, rel=1e-6)
+    assert optim.learning_rate_of(optax.sgd(0.02)) is None
+    with pytest.raises(ValueError, match="several learning rates"):
+        optim.learning_rate_of(optax.chain(optim.sgd(0.1), optim.sgd(0.2)))
+    # our Adai direction takes its numbers as arrays too (no Python branch on a value):
+    # it traces under inject_hyperparams (traced only, nothing compiled)
+    inj = optax.inject_hyperparams(optim.scale_by_adai)(beta0=0.1, beta2=0.99, eps=1e-3)
+    state = inj.init(p)
+    assert set(state.hyperparams) == {"beta0", "beta2", "eps"}
+    out = jax.eval_shape(lambda s: inj.update(p, s, p)[0], state)
+    assert out["w"].shape == (2, 2)
+
+
+def test_a_beta_changed_in_the_state_alone_is_used_with_its_own_complement():
+    # inject_hyperparams lets a user edit state.hyperparams; editing beta1 without
+    # one_minus_beta1 must not leave the stale complement in the update.
+    grads, p0 = gradient_sequence(100, seed=2), params0()
+    dtype = jnp.result_type(float)
+    g = {k: jnp.asarray(np.stack([x[k] for x in grads]), dtype) for k in SHAPES}
+    p = {k: jnp.asarray(v, dtype) for k, v in p0.items()}
+
+    def run(opt, beta1=None):
+        s = opt.init(p)
+        if beta1 is not None:
+            s.hyperparams["beta1"] = jnp.asarray(beta1, dtype)
+
+        def body(c, gk):
+            q, s = c
+            u, s = opt.update(gk, s, q)
+            return (optax.apply_updates(q, u), s), None
+
+        return jax.jit(lambda p, s, g: jax.lax.scan(body, (p, s), g)[0][0])(p, s, g)
+
+    edited, fresh = run(optim.adam(0.01, beta1=0.9), beta1=0.5), run(optim.adam(0.01, 0.5))
+    for k in SHAPES:  # 1 − 0.5 is exact in every dtype: the two agree bit for bit
+        np.testing.assert_array_equal(edited[k], fresh[k], err_msg=k)
+
+
+# ---------------------------------------------------------------------------------------
 # Algorithms in the engine
 # ---------------------------------------------------------------------------------------
 
@@ -222,6 +356,72 @@ def test_algorithm_in_escape_needs_dt_equal_to_lr():
     alg = optim.Algorithm(optim.sgd(0.01), 0.01, noise=sd.noise.isotropic(1.0))
     with pytest.raises(ValueError, match="dt must equal"):
         sd.escape(alg, DW, TH0, EXIT, n_paths=4, dt=0.02, t_max=1.0, key=jax.random.key(0))
+
+
+def test_two_learning_rates_are_refused():
+    # One learning rate per algorithm: a second, different lr is an error naming both,
+    # raised before anything compiles.
+    kw = dict(n_iters=10, n_paths=4, key=jax.random.key(0), noise=sd.noise.isotropic(1.0))
+    with pytest.raises(ValueError, match=r"lr=0\.1 .*learning_rate is 0\.5"):
+        sd.escape_algorithm(optim.sgd(0.5), DW, TH0, EXIT, lr=0.1, **kw)
+    with pytest.raises(ValueError, match=r"lr=0\.1 .*learning_rate is 0\.5"):
+        optim.Algorithm(optim.sgd(0.5), 0.1, noise=sd.noise.isotropic(1.0))
+    # a plain optax transformation that injects its learning rate, alone or in a chain
+    inj = optax.chain(optax.clip(1.0), optax.inject_hyperparams(optax.sgd)(learning_rate=0.5))
+    with pytest.raises(ValueError, match=r"lr=0\.1 .*learning_rate is 0\.5"):
+        sd.escape_algorithm(inj, DW, TH0, EXIT, lr=0.1, **kw)
+    alg = optim.Algorithm(inj, 0.1, noise=sd.noise.isotropic(1.0))
+    with pytest.raises(ValueError, match=r"lr=0\.1 .*learning_rate is 0\.5"):
+        sd.escape(alg, DW, TH0, EXIT, n_paths=4, dt=0.1, t_max=1.0, key=jax.random.key(0))
+    # the same rate given twice is fine (the CLI states it), and so is a lr read back
+    assert float(optim.Algorithm(optim.sgd(0.1), lr=0.1).lr) == pytest.approx(0.1)
+    assert float(optim.Algorithm(inj, noise=sd.noise.isotropic(1.0)).lr) == pytest.approx(0.5)
+    assert float(optim.Algorithm(optim.adal(0.02, decay=True)).lr) == pytest.approx(0.02)
+
+
+def test_plain_optax_transformation_needs_lr():
+    # optax.sgd(0.1) bakes its rate into a closure: nothing to read, so lr is required.
+    kw = dict(n_iters=10, n_paths=4, key=jax.random.key(0), noise=sd.noise.isotropic(1.0))
+    with pytest.raises(TypeError, match="lr is required"):
+        sd.escape_algorithm(optax.sgd(0.1), DW, TH0, EXIT, **kw)
+    with pytest.raises(TypeError, match="lr is required"):
+        optim.Algorithm(optax.sgd(0.1), noise=sd.noise.isotropic(1.0))
+    with pytest.raises(TypeError, match="optimizer must be an optax"):
+        sd.escape_algorithm("sgd", DW, TH0, EXIT, lr=0.1, **kw)
+
+
+LOW = sd.landscapes.DoubleWell(barrier=0.25)
+
+
+def small_run(opt, **kw):
+    """32 paths of noisy descent (injected noise) out of a shallow double well, 400
+    iterations: at lr = 0.2 most paths of Adam escape. n_paths == lanes: one pool width,
+    so no compaction programs."""
+    th0, ex = LOW.basin("left")
+    return sd.escape_algorithm(opt, LOW, th0, ex, n_iters=400, n_paths=32, lanes=32,
+                               key=jax.random.key(4), noise=sd.noise.isotropic(4.0),
+                               progress=False, **kw)
+
+
+def test_lr_and_beta_sweeps_compile_once_and_paths_match_the_old_construction(
+        count_compiles):
+    base = small_run(optim.adam(0.2))  # lr read from the optimizer
+    assert base.lr == pytest.approx(0.2) and 0 < base.escaped.sum() < 32
+    with count_compiles() as c:
+        other_lr = small_run(optim.adam(0.12))
+        other_beta = small_run(optim.adam(0.2, beta1=0.8, beta2=0.99), lr=0.2)
+    assert c.n == 0, f"{c.n} compilations in an lr/beta sweep that should reuse one program"
+    assert other_lr.lr == pytest.approx(0.12)
+    assert not np.array_equal(other_lr.steps, base.steps)  # the sweep changed something
+    assert not np.array_equal(other_beta.steps, base.steps)
+    # Positive control: optax's own Adam (numbers baked into closures, lr given as
+    # before) is another program ...
+    with count_compiles() as c:
+        old = small_run(optax.adam(0.2), lr=0.2)
+    assert c.n > 0
+    # ... that computes the same paths bit for bit.
+    np.testing.assert_array_equal(base.steps, old.steps)
+    np.testing.assert_array_equal(base.status, old.status)
 
 
 def test_algorithm_runs_are_reproducible_per_path():

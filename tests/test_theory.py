@@ -542,3 +542,263 @@ def test_levy_exit_time_values():
 def test_bad_input_raises_value_error_naming_the_argument(call, name):
     with pytest.raises(ValueError, match=rf"^{name}\b"):
         call()
+
+
+def test_bad_input_raises_type_error_for_non_numbers():
+    # sdesim._checks.real's rule: not a number -> TypeError naming the argument
+    for bad in (None, "1.5", True, 1 + 2j):
+        with pytest.raises(TypeError, match=r"^temperature must be a real number"):
+            th.kramers_time(0.25, 2.0, -1.0, bad)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: th.mfpt_1d(quartic, -1.0, 1.0, 0.1, n_grid=2), "n_grid"),
+        (lambda: th.mfpt_1d(quartic, -1.0, 1.0, 0.1, n_grid=8.0), "n_grid"),
+        (lambda: th.sgd_escape_time(0.5, 2.0, 0.1, 8, hess_saddle=-1.0, s=1.5), "s"),
+        (lambda: th.optimizer_dynamics("rmsprop", 0.1, 1.0), "optimizer"),
+        (lambda: th.optimizer_dynamics("sgd", 0.1, -1.0), "noise_var"),
+        (lambda: th.optimizer_dynamics("momentum", 0.1, 1.0, beta1=1.0), "beta1"),
+        (lambda: th.adam_levy_preconditioner(0.3, -1e-8), "epsilon"),
+        (lambda: th.momentum_escape_time(0.5, 2.0, 1.0, 0.1, 8), "hess_saddle"),
+    ],
+)
+def test_more_bad_input_raises_value_error_naming_the_argument(call, name):
+    with pytest.raises(ValueError, match=rf"^{name}\b"):
+        call()
+
+
+def test_public_names_survive_the_package_split():
+    # sdesim.theory's __all__ when it was one module (before issue 13), plus `reference`
+    names = ["adam_levy_preconditioner", "barrier_action", "escape_exponent",
+             "eyring_kramers_time", "kramers_from_potential", "kramers_kappa", "kramers_time",
+             "kramers_underdamped_rate", "levy_constant", "levy_escaping_measure",
+             "levy_exit_time", "levy_exit_time_nd", "levy_jump_rate", "levy_sgd_vs_adam",
+             "melnikov_meshkov_A", "mfpt_1d", "mfpt_1d_ito", "momentum_escape_time",
+             "optimizer_dynamics", "sgd_escape_exponent", "sgd_escape_time",
+             "weak_friction_rate"]
+    assert set(names) | {"Reference", "reference"} == set(th.__all__)
+    assert len(th.__all__) == len(set(th.__all__))
+    assert all(callable(getattr(th, n)) for n in th.__all__)
+
+
+# ---------------------------------------------------------------------------------------
+# reference(model, loss, theta0, exit): the closed form of a run. Its numbers must equal
+# what `sdesim run` printed before it existed (cli._reference at commit fcd299e, which read
+# the config dicts): each expected value below is that recipe, called directly.
+# ---------------------------------------------------------------------------------------
+
+_X64 = bool(__import__("jax").config.jax_enable_x64)
+
+
+def _st_cli_recipe(model, one, valley):
+    """cli._reference's F7 computation (variance = (sqrt(η)·B)² of the 1-D landscape)."""
+    import jax
+    import jax.numpy as jnp
+
+    cp = one.critical_points()
+    drift = lambda x: -np.asarray(jax.vmap(jax.grad(lambda t: one(t[None])))(
+        jnp.asarray(x)), float)
+    variance = lambda x: np.asarray(jax.vmap(lambda t: (jnp.sqrt(jnp.asarray(
+        model.lr, t.dtype)) * model.noise.factor(t[None], one))[0] ** 2)(jnp.asarray(x)), float)
+    return th.mfpt_1d_ito(drift, variance, cp[f"{valley}_min"], cp["saddle"],
+                          lower=np.inf if valley == "local" else -np.inf)
+
+
+def test_reference_styblinski_tang_poses_the_cli_problem(monkeypatch):
+    # F7 itself is checked in the slow tests below (its first call compiles ~1.6k small
+    # XLA programs, ~25 s on 2 busy cores); here: which 1-D problem reference() poses
+    import jax.numpy as jnp
+
+    import sdesim as sd
+    from sdesim.theory import predict
+
+    calls = []
+    monkeypatch.setattr(predict, "mfpt_1d_ito",
+                        lambda *a, **kw: calls.append((a, kw)) or 100.0)
+    loss = sd.landscapes.StyblinskiTang(4, 1.0, 1.0)
+    one = sd.landscapes.StyblinskiTang(1, 1.0, 1.0)
+    cp = one.critical_points()
+    model = sd.models.SGD(0.06, sd.noise.minibatch(None, 4.0))
+    (t_loc, e_loc), (t_glob, _) = loss.basin("local"), loss.basin("global")
+    for valley, lower, t0, ex in (("local", np.inf, t_loc, e_loc),
+                                  ("local", np.inf, None, e_loc),
+                                  ("global", -np.inf, jnp.asarray(t_glob), None)):
+        calls.clear()
+        ref = th.reference(model, loss, t0, ex)
+        (drift, variance, x0, c), kw = calls[0]
+        assert (x0, c, kw) == (cp[f"{valley}_min"], cp["saddle"], {"lower": lower})
+        assert ref.mean_time == 100.0 / 4 and ref.details == {"tau_1d": 100.0}
+    # one coordinate: drift -L_1'(x) (data_std 1: 2x³ - 10x + 2.5), variance ηC(x)/B
+    # (float32 outside mfpt_1d_ito's float64 context: rtol 1e-5)
+    x = np.array([-2.5, 0.0, 2.5])
+    cov = np.asarray(one.grad_cov(jnp.asarray(x)), float)
+    assert np.allclose(variance(x), 0.06 * cov / 4.0, rtol=1e-5)
+    assert np.allclose(drift(x), -(2 * x**3 - 10 * x + 2.5), rtol=1e-5)
+    calls.clear()
+    th.reference(sd.models.Langevin(2.0), loss, *loss.basin("local"))
+    assert np.array_equal(calls[0][0][1](x), np.full(3, 4.0))
+
+
+@pytest.mark.slow
+def test_reference_styblinski_tang_sgd_is_the_cli_number():
+    import sdesim as sd
+
+    # the built-in default experiment (`sdesim run`): 10-D, SGD lr 0.06, minibatch B = 4
+    loss = sd.landscapes.StyblinskiTang(10, 1.0, 1.0)
+    model = sd.models.SGD(0.06, sd.noise.minibatch(None, 4.0))
+    theta0, exit = loss.basin("local")
+    ref = th.reference(model, loss, theta0, exit)
+    tau1 = _st_cli_recipe(model, sd.landscapes.StyblinskiTang(1, 1.0, 1.0), "local")
+    assert ref.details["tau_1d"] == float(tau1)
+    assert ref.mean_time == float(tau1) / 10
+    assert ref.formula.startswith("F7")
+    assert set(ref.as_dict()) == {"formula", "tau_1d", "mean_time", "assumptions"}
+    # what `sdesim run` printed at fcd299e (float32: lr is rounded to float32 in the model)
+    # 1e-12: the quadrature is deterministic; only JAX's last bits may move across CPUs
+    assert ref.mean_time == pytest.approx(9.534888102275627 if _X64 else 9.53488947939492,
+                                          rel=1e-12)
+
+
+@pytest.mark.slow
+def test_reference_styblinski_tang_other_noises_are_the_cli_numbers():
+    import jax.numpy as jnp
+
+    import sdesim as sd
+
+    loss = sd.landscapes.StyblinskiTang(3, 1.0, 1.0)
+    theta0, exit = loss.basin("local")
+    # minibatch_fixed: the exact minibatch covariance at the start held fixed (B = 5):
+    # variance lr * C_11 per coordinate (cli._reference at fcd299e, hard-coded there)
+    cov = np.asarray(loss.grad_cov(jnp.asarray(theta0)), float) / 5.0
+    model = sd.models.SGD(0.06, sd.noise.fixed(cov))
+    ref = th.reference(model, loss, theta0, exit)
+    assert ref.mean_time == pytest.approx(0.7250980666809194 if _X64 else 0.7250979294503296,
+                                          rel=1e-12)
+    # Langevin in the global valley (theta0=None: the start of the basin `exit` belongs to)
+    loss = sd.landscapes.StyblinskiTang(3, 1.0, 0.0)
+    ref = th.reference(sd.models.Langevin(2.5), loss, None, loss.basin("global")[1])
+    assert ref.mean_time == pytest.approx(312774.3946678839, rel=1e-12)
+    # Hessian noise with a floor, lr 0.5, B = 1
+    loss = sd.landscapes.StyblinskiTang(3, 1.0, 1.0)
+    model = sd.models.SGD(0.5, sd.noise.hessian(1.0, 0.5))
+    ref = th.reference(model, loss, *loss.basin("local"))
+    assert ref.details["tau_1d"] == float(_st_cli_recipe(
+        model, sd.landscapes.StyblinskiTang(1, 1.0, 1.0), "local"))
+    assert ref.mean_time == pytest.approx(13275.718953414034, rel=1e-12)
+
+
+def test_reference_double_well_is_the_cli_number():
+    import jax.numpy as jnp
+
+    import sdesim as sd
+
+    loss = sd.landscapes.DoubleWell(1.0, 1.0)  # examples/kramers_double_well.toml
+    model = sd.models.Langevin(0.25)
+    cp = loss.critical_points()
+    well = lambda x: np.asarray(loss.well(np.asarray(x, float)), float)
+    expected = th.mfpt_1d(well, float(cp["left_min"]), cp["saddle"], 0.25)
+    ref = th.reference(model, loss, *loss.basin("left"))
+    assert ref.mean_time == float(expected) == pytest.approx(33.94574428767982, rel=1e-12)
+    assert ref.formula == "F4 exact 1-D MFPT" and ref.details == {}
+    # a float32 copy of the basin's start is the start; exit None: that start's basin
+    theta0, _ = loss.basin("left")
+    assert th.reference(model, loss, jnp.asarray(theta0, jnp.float32)) == ref
+    # right side, tilted, exit 0.25 past the saddle: c = saddle - past (the CLI's c); the
+    # exit's offset holds it in the default float dtype (rounded to float32 without x64)
+    loss = sd.landscapes.DoubleWell(1.0, 1.0, 0.25)
+    cp = loss.critical_points()
+    theta0, exit = loss.basin("right", 0.25)
+    ref = th.reference(sd.models.Langevin(0.5), loss, theta0, exit)
+    if _X64:
+        well = lambda x: np.asarray(loss.well(np.asarray(x, float)), float)
+        expected = th.mfpt_1d(well, float(cp["right_min"]), cp["saddle"] + 0.25 * -1, 0.5)
+        assert ref.mean_time == float(expected)
+    assert ref.mean_time == pytest.approx(4.589175959267052, rel=1e-12 if _X64 else 1e-7)
+    assert th.reference(sd.models.Langevin(0.5), loss, None, exit) == ref  # side from exit
+
+
+@pytest.mark.parametrize("name", ["sgd_levy", "adam_levy"])
+@pytest.mark.parametrize(
+    "sigma, hess, height",
+    [
+        ("hessian", [1.0, 4.0], 0.5),          # examples/zhou_sgd_vs_adam.toml, B = 2
+        ("floor", [1.0, 4.0], 0.5),            # Hessian noise with floor 2, B = 2
+        ("isotropic", [1.0, 4.0], 0.5),        # variance 0.5
+        ([0.5, 0.25], [1.0, 16.0], 0.5),       # sigma as a vector
+        (0.5, [2.0, 0.5], 0.25),               # sigma as a number
+    ],
+)
+def test_reference_levy_quadratic_is_the_cli_number(name, sigma, hess, height):
+    import sdesim as sd
+
+    # numbers exact in float32, so the model's float32 copies are the config's numbers
+    h = np.asarray(hess)
+    if sigma == "hessian":
+        noise, sig = sd.noise.hessian(2.0), np.sqrt(np.maximum(h, 0.0) / 2.0 / 2)
+    elif sigma == "floor":
+        noise, sig = sd.noise.hessian(2.0, 2.0), np.sqrt(np.maximum(h, 2.0) / 2.0 / 2)
+    elif sigma == "isotropic":
+        noise, sig = sd.noise.isotropic(0.5), np.full(h.shape, np.sqrt(0.5 / 2))
+    else:
+        noise = sig = np.asarray(sigma, float)
+        sig = np.broadcast_to(sig, h.shape)
+    cls = {"sgd_levy": sd.models.SGDLevy, "adam_levy": sd.models.AdamLevy}[name]
+    kw = {"epsilon": 1e-3} if name == "adam_levy" else {}
+    model = cls(0.01, 1.5, noise, **kw)
+    loss = sd.landscapes.Quadratic(h)
+    theta0 = np.zeros(2)
+    ref = th.reference(model, loss, theta0, sd.exits.Ellipsoid(theta0, np.diag(h), height))
+    pred = th.levy_sgd_vs_adam(float(model.alpha), float(model.lr), sig, h, height,
+                               epsilon=float(getattr(model, "epsilon", 1e-8)))
+    assert ref.mean_time == float(pred["sgd_time" if name == "sgd_levy" else "adam_time"])
+    assert ref.formula.startswith("F21")
+    assert th.reference(model, loss, None, loss.basin(height)[1]) == ref  # LevelSet basin
+
+
+def test_reference_levy_matches_a_recorded_cli_number():
+    import sdesim as sd
+
+    # examples/zhou_sgd_vs_adam.toml with hessian = [1, 4]: `sdesim run` at fcd299e
+    h = np.array([1.0, 4.0])
+    loss = sd.landscapes.Quadratic(h)
+    model = sd.models.SGDLevy(1.25e-4, 1.5, sd.noise.hessian(2.0))
+    ref = th.reference(model, loss, np.zeros(2), sd.exits.Ellipsoid(np.zeros(2), np.diag(h),
+                                                                    0.5))
+    assert ref.mean_time == pytest.approx(70.45915195744016 if _X64 else 70.45915028412516,
+                                          rel=1e-12)
+
+
+def test_reference_is_none_where_no_closed_form_applies():
+    import sdesim as sd
+
+    st = sd.landscapes.StyblinskiTang(3, 1.0, 1.0)
+    t0, box = st.basin("local")
+    sgd = sd.models.SGD(0.06, sd.noise.minibatch(None, 4.0))
+    half = sd.exits.Halfspace(np.array([1.0, 0.0, 0.0]), 0.0)
+    assert th.reference(sgd, st, t0, half) is None                      # another exit
+    assert th.reference(sgd, st, np.full(3, 2.0), box) is None         # another start
+    assert th.reference(sd.models.Momentum(0.06, 0.9, sgd.noise), st, t0, box) is None
+    assert th.reference(sd.models.SGD(0.06, sd.noise.fixed([1.0, 2.0, 1.0])), st, t0,
+                        box) is None                                    # unequal coordinates
+    dw = sd.landscapes.DoubleWell(1.0, 1.0)
+    assert th.reference(sd.models.Underdamped(1.0, 1.0, 0.25), dw, *dw.basin()) is None
+    dw2 = sd.landscapes.DoubleWell(1.0, 1.0, dim=2)
+    assert th.reference(sd.models.Langevin(0.25), dw2, *dw2.basin()) is None
+    t0, _ = dw.basin("left")
+    behind = sd.exits.Halfspace(np.array([1.0]), -1.5)  # the start is already outside
+    assert th.reference(sd.models.Langevin(0.25), dw, t0, behind) is None
+    h = np.array([1.0, 4.0])
+    q = sd.landscapes.Quadratic(h)
+    ell = sd.exits.Ellipsoid(np.zeros(2), np.diag(h), 0.5)
+    assert th.reference(sd.models.AdaL(0.01, 1.5, 0.5), q, np.zeros(2), ell) is None
+    levy = sd.models.SGDLevy(0.01, 1.5, 0.5)
+    assert th.reference(levy, q, np.zeros(2), None) is None             # no height
+    assert th.reference(levy, q, np.ones(2), ell) is None               # not the centre
+    assert th.reference(sd.models.SGDLevy(0.01, 1.5, sd.noise.fixed([1.0, 1.0])), q,
+                        np.zeros(2), ell) is None
+    qm = sd.landscapes.Quadratic(np.diag(h))                            # full Hessian
+    assert th.reference(levy, qm, np.zeros(2), ell) is None
+    assert th.reference(sd.models.Langevin(1.0), sd.landscapes.Rastrigin(), np.zeros(2),
+                        half) is None

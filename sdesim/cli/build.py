@@ -1,0 +1,351 @@
+"""Config -> objects: landscape, start and exit, noise, model, run arguments, and the
+closed-form reference where one applies (``sdesim.theory.reference``).
+
+Objects are built by calling the constructors the registry found
+(:mod:`sdesim.cli.registry`) with the config's keys; what the constructors, ``check`` and
+the engine's argument checks reject becomes one ``ConfigError`` line naming the section
+and key. The keys declared here are the ones that are not constructor arguments.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+from .config import ConfigError
+from .registry import NO_DEFAULT, Entry, Key, keys_of, registry
+
+# ---------------------------------------------------------------------------------------
+# Keys and arguments that are not constructor arguments
+# ---------------------------------------------------------------------------------------
+
+# every landscape: the start, and its dimension (a field of some landscapes; for the
+# others a check of theta0's length)
+LANDSCAPE_KEYS = {"theta0": Key("theta0", "vec"), "dim": Key("dim", "int")}
+LANDSCAPE_KEY_HELP = {"theta0": "a list of numbers: the start; default the basin's minimum",
+                      "dim": "an integer: checked against theta0"}
+# allowed values of the string arguments of the built-in basins
+BASIN_CHOICES = {"valley": ("local", "global"), "side": ("left", "right")}
+
+# [model] name = "algorithm": a discrete optimizer of sdesim.optim (an optax
+# transformation from optim.OPTIMIZERS, its hyperparameters from the function's signature)
+# run by sdesim.optim.Algorithm; data = minibatches from the landscape's data model.
+ALGORITHM = "algorithm"
+ALGORITHM_FILLED = ("optimizer", "data", "per_sample", "hyperparams")
+
+# covariance models: data=None is the landscape's population form (needs loss.grad_cov)
+NOISE_FILLED = ("data", "per_sample")
+# exits: fn = the landscape (LevelSet: exit when the loss exceeds level), dim = theta0's
+EXIT_FILLED = ("fn", "dim")
+
+RUN = {k: Key(k, t, k in ("n_paths", "dt", "t_max")) for k, t in (
+    ("n_paths", "int"), ("dt", "number"), ("t_max", "number"), ("seed", "int"),
+    ("lanes", "int"), ("bridge", "bool"), ("block", "int"))}
+
+
+def has_data_model(cls, need=("grad_cov",)):
+    return all(callable(getattr(cls, a, None)) for a in need)
+
+
+def _hyper(optim, opt):
+    """Hyperparameter names of ``optim.OPTIMIZERS[opt]`` (its arguments but ``lr``)."""
+    return [p for p in inspect.signature(optim.OPTIMIZERS[opt]).parameters if p != "lr"]
+
+
+def algorithm_keys(optim):
+    keys = {"optimizer": Key("optimizer", tuple(optim.OPTIMIZERS), True),
+            "lr": Key("lr", "number", True)}
+    for fn in optim.OPTIMIZERS.values():
+        ks, _, _ = keys_of(fn, filled=("lr",), noise=False)
+        for name, k in ks.items():
+            keys.setdefault(name, Key(name, k.type, False, None, k.default))
+    keys["n_data"] = Key("n_data", "int")
+    keys["data_seed"] = Key("data_seed", "int")
+    return keys
+
+
+def check_algorithm(mc, lname):
+    from sdesim import optim
+
+    opt = mc["optimizer"]
+    every = {h for o in optim.OPTIMIZERS for h in _hyper(optim, o)}
+    mine = _hyper(optim, opt)
+    for k in mc:
+        if k in every and k not in mine:
+            raise ConfigError(f"[model] {k} is not a hyperparameter of optimizer = \"{opt}\"; "
+                              f"its hyperparameters: lr" + "".join(", " + h for h in mine))
+    if "batch_size" in mc and ("noise" in mc or "alpha" in mc):
+        raise ConfigError("[model] give batch_size (minibatch gradients from data) or a "
+                          "[model.noise] table (injected noise), not both")
+    if ("n_data" in mc or "data_seed" in mc) and "batch_size" not in mc:
+        raise ConfigError("[model] n_data/data_seed need batch_size (minibatch gradients)")
+    if mc.get("n_data", 1) < 1:
+        raise ConfigError(f"[model] n_data = {mc['n_data']}: expected an integer >= 1 (data "
+                          f"points drawn from the landscape's data model)")
+    if "data_seed" in mc:
+        from .config import seed_range, seed_rule
+
+        lo, hi = seed_range()
+        if not lo <= mc["data_seed"] <= hi:
+            raise ConfigError(f"[model] data_seed = {mc['data_seed']}: {seed_rule()}")
+    if "alpha" in mc and "noise" not in mc:
+        raise ConfigError("[model] alpha needs a [model.noise] table (the covariance model "
+                          "that sets the SαS noise scale (C/2)^(1/2))")
+    reg = registry()
+    if "batch_size" in mc and not has_data_model(reg.landscapes[lname].make,
+                                                 ("sample_data", "per_sample")):
+        with_data = [n for n, e in reg.landscapes.items()
+                     if has_data_model(e.make, ("sample_data", "per_sample"))]
+        raise ConfigError(f"[model] batch_size draws minibatches from the landscape's data "
+                          f"model ({', '.join(with_data)}), not {lname}; use a [model.noise] "
+                          f"table")
+
+
+def _minibatch_fixed(batch_size, *, loss, theta0):
+    """The exact minibatch covariance at the start, held fixed (Xie et al.'s C ≈ H/B)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    import sdesim as sd
+
+    cov = np.asarray(loss.grad_cov(jnp.asarray(theta0)), float) / float(batch_size)
+    return sd.noise.fixed(cov)
+
+
+def declared_noises():
+    return {"minibatch_fixed": Entry(
+        "minibatch_fixed", _minibatch_fixed,
+        {"batch_size": Key("batch_size", "number", True, "batch_size")},
+        filled=("data", "loss", "theta0"))}
+
+
+# ---------------------------------------------------------------------------------------
+# Package errors -> one line naming the section and key
+# ---------------------------------------------------------------------------------------
+
+
+def package_error(err, places):
+    """``err`` (a ValueError/TypeError of the package) as a ConfigError naming the key:
+    the config key (of the tables in ``places``, a list of (section, table)) that the
+    message mentions first, with its value; else the first section."""
+    msg = " ".join(str(err).split())
+    # values the package echoes as JAX arrays: the number a config user wrote
+    msg = re.sub(r"Array\((.*?), dtype=\w+(?:, weak_type=True)?\)", r"\1", msg)
+    best = None
+    for sec, table in places:
+        for k, v in (table or {}).items():
+            if k in ("name", "kind") or isinstance(v, dict):
+                continue
+            m = re.search(rf"(?<![\w.]){re.escape(k)}(?!\w)", msg)
+            if m and (best is None or m.start() < best[0]):
+                best = (m.start(), sec, k, v)
+    if best is not None:
+        _, sec, k, v = best
+        return ConfigError(f"[{sec}] {k} = {v!r}: {msg}")
+    # no key named: the section the message speaks of ("noise covariance ...", "loss
+    # must return ..."), or the first
+    words = {"landscape": r"landscape|loss", "model.noise": "noise"}
+    named = [sec for sec, table in places if table is not None
+             and re.search(rf"\b({words.get(sec, sec)})\b", msg)]
+    return ConfigError(f"[{(named or [places[0][0]])[-1]}] {msg}")
+
+
+def _call(places, fn, /, *args, **kw):
+    try:
+        return fn(*args, **kw)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, ArithmeticError) as err:
+        raise package_error(err, places) from None
+
+
+def _value(v, key):
+    import numpy as np
+
+    if key.type in ("array", "vec"):
+        return np.asarray(v, float) if isinstance(v, list) else float(v)
+    if key.type == "number":
+        return float(v)
+    return v
+
+
+def _kwargs(entry, table, skip=()):
+    return {k.arg: _value(table[name], k) for name, k in entry.keys.items()
+            if k.arg is not None and name in table and name not in skip
+            and not isinstance(table[name], dict)}
+
+
+# ---------------------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------------------
+
+
+def _noise(nc, loss, theta0):
+    ne = registry().noises[nc["kind"]]
+    context = {"data": None, "loss": loss, "theta0": theta0}
+    params = inspect.signature(ne.make).parameters
+    kw = _kwargs(ne, nc)
+    kw.update({k: context[k] for k in ne.filled if k in context and k in params})
+    return _call([("model.noise", nc)], ne.make, **kw)
+
+
+def _model(mc, loss, theta0):
+    me = registry().models[mc["name"]]
+    places = [("model", mc), ("model.noise", mc.get("noise"))]
+    kw = _kwargs(me, mc)
+    if "noise" in mc:
+        kw[me.noise_arg] = _noise(mc["noise"], loss, theta0)
+    if mc["name"] != ALGORITHM:
+        return _call(places, me.make, **kw)
+    import jax
+
+    from sdesim import optim
+
+    opt = mc["optimizer"]
+    hyper = {k: mc[k] for k in _hyper(optim, opt) if k in mc}
+    optimizer = _call(places, optim.OPTIMIZERS[opt], float(mc["lr"]), **hyper)
+    fields = inspect.signature(me.make).parameters
+    kw = {k: v for k, v in kw.items() if k in fields and k not in hyper}
+    if "lr" in fields:
+        kw["lr"] = float(mc["lr"])
+    if "batch_size" in mc:
+        kw["data"] = _call(places, loss.sample_data, jax.random.key(mc.get("data_seed", 0)),
+                           mc.get("n_data", 10_000))
+    return _call(places, me.make, optimizer=optimizer, **kw)
+
+
+def _start_and_exit(cfg, loss):
+    """(theta0, exit) from the landscape's basin, [landscape] theta0 and [exit]."""
+    import numpy as np
+
+    import sdesim as sd
+
+    ls = cfg["landscape"]
+    le = registry().landscapes[ls["name"]]
+    at = [("landscape", ls)]
+    theta0 = exit = None
+    quad = isinstance(loss, sd.landscapes.Quadratic) and "hessian_neg" not in ls
+    if quad:
+        # The centre, and for a config without [exit] the ellipsoid {½yᵀHy ≤ height}:
+        # = loss.basin(height) for a diagonal Hessian, but an Ellipsoid of traced arrays,
+        # which earlier versions used; kept so that results stay bit-identical.
+        theta0 = np.broadcast_to(np.asarray(ls.get("center", 0.0), float), (loss.dim,))
+        if "exit" not in cfg:
+            from sdesim import _checks
+
+            height = ls["height"]
+            if np.ndim(height) != 0:
+                raise ConfigError(f"[landscape] height = {height!r}: expected a number")
+            _call(at, _checks.real, "height", height, positive=True)  # as basin() checks it
+            h = np.asarray(ls["hessian"], float)
+            exit = _call(at, sd.exits.Ellipsoid, theta0, np.diag(h) if h.ndim == 1 else h,
+                         float(height))
+    elif le.basin and ("exit" not in cfg or "theta0" not in ls):
+        if all(k in ls for k, key in le.basin.items() if key.required):
+            args = {k: _value(ls[k], key) for k, key in le.basin.items() if k in ls}
+            theta0, exit = _call(at, loss.basin, **args)
+    if "theta0" in ls:
+        theta0 = np.asarray(ls["theta0"], float)
+    if theta0 is None:
+        need = [k for k, key in le.basin.items() if key.required]
+        raise ConfigError("[landscape] is missing 'theta0' (a list of numbers: the start)"
+                          + (f", or {', '.join(need)} to start at the basin's minimum"
+                             if need else ""))
+    theta0 = np.asarray(theta0, float)
+    d = theta0.shape[0]
+    if "dim" in ls and d != ls["dim"]:
+        raise ConfigError(f"[landscape] theta0 has {d} coordinates but dim = {ls['dim']}")
+    ldim = getattr(loss, "dim", None)
+    if isinstance(ldim, int) and ldim != d:
+        raise ConfigError(f"[landscape] theta0 has {d} coordinates but the {ls['name']} "
+                          f"landscape has dimension {ldim}")
+    if "exit" in cfg:
+        ec = cfg["exit"]
+        ee = registry().exits[ec["kind"]]
+        kw = _kwargs(ee, ec)
+        kw.update({k: v for k, v in (("fn", loss), ("dim", d)) if k in ee.filled})
+        if "matrix" in kw and np.ndim(kw["matrix"]) == 1:  # a vector: the diagonal
+            kw["matrix"] = np.diag(kw["matrix"])
+        exit = _call([("exit", ec)], ee.make, **kw)
+        edim = getattr(exit, "dim", None)
+        if isinstance(edim, int) and edim != d:
+            first = next((k for k in ec if k != "kind" and isinstance(ec[k], list)), None)
+            what = f" ({first} has {edim} coordinates)" if first else ""
+            raise ConfigError(f"[exit] {ec['kind']} has dimension {edim}{what} but theta0 has "
+                              f"{d} coordinates")
+    return theta0, exit
+
+
+def build(cfg, reference=True, *, warn_unstable=False):
+    """Point config -> (model, loss, theta0, exit, run kwargs, theory reference or None).
+
+    Runs every check a run would: the constructors', ``check``, and the engine's argument
+    checks (``sdesim.engine.check_inputs``: dimensions, θ₀ finite and inside the exit,
+    values representable in the run's dtype); ``warn_unstable`` also gives the engine's
+    step-stability warning (``--check``; a run gets it from ``sd.escape``). Raises
+    ConfigError naming the key."""
+    import jax
+    import numpy as np
+
+    ls, mc, rc = cfg["landscape"], cfg["model"], cfg["run"]
+    le = registry().landscapes[ls["name"]]
+    loss = _call([("landscape", ls)], le.make, **_kwargs(le, ls, skip=le.basin))
+    if callable(getattr(loss, "check", None)):
+        _call([("landscape", ls)], loss.check)
+    theta0, exit = _start_and_exit(cfg, loss)
+    if not np.all(np.isfinite(theta0)):
+        where = "[landscape] theta0" if "theta0" in ls else "the basin's start theta0"
+        raise ConfigError(f"{where} = {theta0.tolist()}: must be finite")
+    model = _model(mc, loss, theta0)
+    n = rc["n_paths"]
+    run = dict(n_paths=n, dt=float(rc.get("dt", mc.get("lr", 0.0))), t_max=float(rc["t_max"]),
+               key=jax.random.key(int(rc.get("seed", 0))), bridge=bool(rc.get("bridge", True)),
+               block=int(rc.get("block", _default_block(n))))
+    if "lanes" in rc:
+        run["lanes"] = int(rc["lanes"])
+    _engine_checks(cfg, model, loss, theta0, exit, run, warn_unstable)
+    ref = None
+    if reference:  # the closed form, where one applies (sdesim.theory.reference)
+        from sdesim import theory
+
+        r = _call([("landscape", ls), ("model", mc)], theory.reference, model, loss, theta0,
+                  exit)
+        ref = None if r is None else r.as_dict()
+    return model, loss, theta0, exit, run, ref
+
+
+def _engine_checks(cfg, model, loss, theta0, exit, run, warn_unstable=False):
+    """The checks ``sd.escape`` runs before it compiles anything, now, naming the key."""
+    import jax.numpy as jnp
+
+    from sdesim import engine
+
+    places = [("run", cfg["run"]), ("landscape", cfg["landscape"]), ("exit", cfg.get("exit")),
+              ("model", cfg["model"]), ("model.noise", cfg["model"].get("noise"))]
+    _call(places[3:], model.check, theta0.shape[0])
+    th = jnp.asarray(theta0, jnp.result_type(float))
+    if bool(_call(places[1:3], exit.outside, th)):
+        src = "[landscape] theta0" if "theta0" in cfg["landscape"] else "the basin's start"
+        where = (f"the [exit] {cfg['exit']['kind']} region" if "exit" in cfg
+                 else "the basin")
+        raise ConfigError(f"{src} {theta0.tolist()} is already outside {where}: every path "
+                          f"would 'escape' at the first step; start inside the exit region")
+    _call(places, engine.check_inputs, model, loss, theta0, exit, run["n_paths"], run["dt"],
+          run["t_max"], run["key"])
+    warn = engine.warn_if_unstable
+    if warn_unstable and warn is not None:  # the stability warning sd.escape would give
+        _call(places, warn, model, loss, th, run["dt"])
+
+
+def _default_block(n_paths):
+    """Paths per saved block (the resume unit): an eighth of the run, but at least 16 pool
+    widths. Each block drains its own slow tail, which costs lane-steps: measured on the
+    default experiment (benchmarks/progress_overhead.py), blocks of 16 widths run +4%
+    lane-steps over one call, 8 widths +12%, 4 widths +31%. Runs below 16 widths are one
+    block."""
+    from sdesim.engine import default_lanes
+
+    return int(min(n_paths, max(-(-n_paths // 8), 16 * default_lanes(n_paths))))
+
+
+__all__ = ["build", "NO_DEFAULT"]
