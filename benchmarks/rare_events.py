@@ -32,15 +32,17 @@ ROOT = Path(__file__).resolve().parent.parent
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--dt", type=float, default=0.005)
-    ap.add_argument("--replicas", type=int, default=200)
+    ap.add_argument("--dt", type=float, default=0.01)
+    ap.add_argument("--replicas", type=int, default=1500)
     ap.add_argument("--runs", type=int, default=8)
     ap.add_argument("--direct-paths", type=int, default=1000)
     ap.add_argument("--direct-max", type=float, default=9.0,
                     help="largest ΔU/T simulated directly")
+    ap.add_argument("--betas", type=float, nargs="*", help="ΔU/T values (default 4…40)")
     ap.add_argument("--json", default=str(ROOT / "figures" / "rare_events.json"))
     args = ap.parse_args()
     betas = [4, 8, 20, 30] if args.quick else [4, 6, 8, 10, 15, 20, 25, 30, 35, 40]
+    betas = [int(b) if float(b).is_integer() else b for b in (args.betas or betas)]
     dw = sd.landscapes.DoubleWell(barrier=1.0)
     th0, ex = dw.basin("left")
     rows = []
@@ -50,7 +52,7 @@ def main():
         exact = float(sd.theory.mfpt_1d(dw.well, -1.0, 0.0, temp))
         model = sd.models.Langevin(temp)
         t0 = time.perf_counter()
-        r = sd.escape_ams(model, dw, th0, ex, dt=args.dt, key=jax.random.key(b),
+        r = sd.escape_ams(model, dw, th0, ex, dt=args.dt, key=jax.random.key(int(b)),
                           n_replicas=args.replicas, n_runs=args.runs)
         ams_s = time.perf_counter() - t0
         lo, hi = r.mean_time_ci()
@@ -60,7 +62,7 @@ def main():
         if b <= args.direct_max:
             t0 = time.perf_counter()
             d = sd.escape(model, dw, th0, ex, n_paths=args.direct_paths, dt=args.dt,
-                          t_max=50 * exact, key=jax.random.key(100 + b), progress=False)
+                          t_max=50 * exact, key=jax.random.key(100 + int(b)), progress=False)
             wall = time.perf_counter() - t0
             row.update(direct=d.mean_time(), direct_ci95=list(d.mean_time_ci()),
                        direct_wall_s=wall, direct_lane_steps=d.info.executed_steps)

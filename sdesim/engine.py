@@ -39,15 +39,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import time as _time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from . import _checks
 from . import exits as _exits
+from .model import Model
 from .stats import EscapeResult
 
 NOISE_PAGE = 64  # steps per noise page; part of the definition of the random stream
@@ -611,8 +614,11 @@ class RunInfo:
     chunks: int = 0  # host round trips (one per jitted call)
 
 
-def escape(model, loss, theta0, exit, *, n_paths, dt, t_max, key, lanes=None, bridge=True,
-           progress=None, first_path=0, devices=None, distributed=None):
+def escape(model: Model, loss: Callable, theta0: ArrayLike, exit: object, *, n_paths: int,
+           dt: float, t_max: float, key: jax.Array, lanes: int | None = None,
+           bridge: bool = True, progress: bool | Callable | None = None, first_path: int = 0,
+           devices: int | list | None = None, distributed: bool | None = None
+           ) -> EscapeResult:
     """Simulate ``n_paths`` paths from ``theta0`` until they leave the region ``exit``.
 
     Args:
@@ -837,8 +843,9 @@ def _simulate_engine(params, n_paths, n_saves, save_every, signature):
     return jax.lax.map(one_path, jnp.arange(n_paths), batch_size=min(n_paths, 256))
 
 
-def simulate(model, loss, theta0, *, n_paths, dt, t_max, key, save_every=1, method=None,
-             solver=None):
+def simulate(model: Model, loss: Callable, theta0: ArrayLike, *, n_paths: int, dt: float,
+             t_max: float, key: jax.Array, save_every: int = 1, method: str | None = None,
+             solver: object = None) -> Trajectories:
     """Fixed-horizon trajectories for plots and moment checks.
 
     Saves ``θ`` at ``t = 0, save_every·dt, 2·save_every·dt, ... <= t_max``.
@@ -903,7 +910,6 @@ def _diffrax_solver(model, solver):
 
 
 def _simulate_diffrax(model, loss, theta0, key, n_paths, dt, n_steps, save_every, solver):
-    import diffrax
 
     solver = _diffrax_solver(model, solver)
     params = _arrayify((model, loss, model.to_vector(model.init(theta0)), key))

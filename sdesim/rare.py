@@ -76,15 +76,38 @@ def _towards_exit(exit, x0):
     return None
 
 
+@_checks.pytree_dataclass
+class ExitScore:
+    """The default score of an exit (a pytree: its numbers are traced, so one compiled
+    program serves every run with the same kind of exit)."""
+
+    exit: object
+    theta0: jax.Array
+    span_up: jax.Array | None = None
+    span_lo: jax.Array | None = None
+
+    def __call__(self, th):
+        ex = self.exit
+        if isinstance(ex, _exits.Halfspace):
+            n = ex.normal.astype(th.dtype)
+            return (jnp.dot(n, th) - ex.offset) / jnp.linalg.norm(n)
+        if isinstance(ex, _exits.Box):
+            x = th - self.theta0.astype(th.dtype)
+            return jnp.maximum(jnp.max(x / self.span_up.astype(th.dtype)),
+                               jnp.max(-x / self.span_lo.astype(th.dtype))) - 1
+        if isinstance(ex, _exits.Ellipsoid):
+            y = th - ex.center.astype(th.dtype)
+            q = 0.5 * y @ (ex.matrix.astype(th.dtype) @ y) / ex.level
+            return jnp.sqrt(jnp.maximum(q, 0)) - 1
+        return ex.fn(th) - ex.level  # LevelSet
+
+
 def default_score(exit, theta0):
     """A score increasing towards the exit, ``0`` on its boundary, from the exit alone:
     a half-space: the signed distance ``(n·θ − offset)/|n|``; a box: the largest
     normalized coordinate progress from ``theta0`` to a finite face, minus 1; an
     ellipsoid: ``sqrt(½ yᵀAy / level) − 1``; a level set: ``fn(θ) − level``."""
     th0 = jnp.asarray(theta0)
-    if isinstance(exit, _exits.Halfspace):
-        n, off = exit.normal, exit.offset
-        return lambda th: (jnp.dot(n.astype(th.dtype), th) - off) / jnp.linalg.norm(n)
     if isinstance(exit, _exits.Box):
         lo, up = np.asarray(exit.lower, float), np.asarray(exit.upper, float)
         x0 = np.asarray(theta0, float)
@@ -92,18 +115,10 @@ def default_score(exit, theta0):
         span_lo = np.where(np.isfinite(lo), x0 - lo, np.inf)
         if not (np.any(np.isfinite(span_up)) or np.any(np.isfinite(span_lo))):
             raise ValueError("score: a box with no finite face has no default score")
-        su, sl = jnp.asarray(span_up), jnp.asarray(span_lo)
-
-        def box(th):
-            x = th - th0.astype(th.dtype)
-            return jnp.maximum(jnp.max(x / su.astype(th.dtype)),
-                               jnp.max(-x / sl.astype(th.dtype))) - 1
-        return box
-    if isinstance(exit, _exits.Ellipsoid):
-        return lambda th: jnp.sqrt(jnp.maximum(
-            0.5 * (th - exit.center) @ (exit.matrix @ (th - exit.center)) / exit.level, 0)) - 1
-    if isinstance(exit, _exits.LevelSet):
-        return lambda th: exit.fn(th) - exit.level
+        return ExitScore(exit, th0, jnp.asarray(span_up, th0.dtype),
+                         jnp.asarray(span_lo, th0.dtype))
+    if isinstance(exit, _exits.Halfspace | _exits.Ellipsoid | _exits.LevelSet):
+        return ExitScore(exit, th0)
     raise ValueError(f"score: no default score for an exit of type {type(exit).__name__}; "
                      f"pass score=callable theta -> scalar (increasing towards the exit)")
 
@@ -220,8 +235,9 @@ class _Runner:
                            else jnp.asarray(best, self.dtype)),
                        jnp.zeros(w, jnp.int32), jnp.arange(w) < n)
         lvl = lambda v: pad(jnp.broadcast_to(jnp.asarray(v, self.dtype), (n,)))
-        out = _advance(self.params, lanes, lvl(up), lvl(down), jnp.asarray(self.max_pages, jnp.int32),
-                       d=self.d, bridge=self.bridge, signature=self.sig)
+        out = _advance(self.params, lanes, lvl(up), lvl(down),
+                       jnp.asarray(self.max_pages, jnp.int32), d=self.d,
+                       bridge=self.bridge, signature=self.sig)
         self.steps += int(np.max(np.asarray(out.page))) * w * K
         cut = lambda a: a[:n]
         return (jax.tree_util.tree_map(cut, out.state), np.asarray(out.step[:n]),
@@ -406,7 +422,7 @@ def _ams_runs(runner, key, runs, orig, orig_step, t_sigma, n, k, z_a, max_iterat
         failed += int(np.sum(fstatus == CAPPED))
         fbest = np.where((fstatus == EXITED) | in_b, np.inf, fbest)
         ix = jnp.asarray(flat_kid)
-        orig = jax.tree_util.tree_map(lambda a, b: a.at[ix].set(b), orig, cst)
+        orig = jax.tree_util.tree_map(lambda a, b, ix=ix: a.at[ix].set(b), orig, cst)
         keys = keys.at[ix].set(new_keys)
         orig_step[rows, kid] = cstep
         t_sigma[rows, kid] = t_sigma[rows, par]
@@ -427,7 +443,7 @@ def splitting_probability(model, loss, start, exit, *, level_a, dt, key, n_repli
     splitting core of ``escape_ams`` on its own (unbiased for the discrete chain).
     Returns ``(p̂ per run (n_runs,), iterations per run)``."""
     n = _checks.integer("n_replicas", n_replicas, minimum=2)
-    k = max(1, n // 10) if k is None else _checks.integer("k", k, minimum=1)
+    k = max(1, n // 4) if k is None else _checks.integer("k", k, minimum=1)
     if k >= n:
         raise ValueError(f"k must be < n_replicas ({n}), got {k}")
     n_runs = _checks.integer("n_runs", n_runs, minimum=1)
@@ -448,15 +464,21 @@ def splitting_probability(model, loss, start, exit, *, level_a, dt, key, n_repli
     return p, iters
 
 
-def escape_ams(model, loss, theta0, exit, *, dt, key, n_replicas=200, k=None, score=None,
-               levels=None, n_runs=8, n_direct=None, t_max=None, bridge=True,
-               max_iterations=100_000):
+def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
+               n_replicas: int = 200, k: int | None = None, score=None,
+               levels: tuple[float, float] | None = None, n_runs: int = 8,
+               n_direct: int | None = None, t_max: float | None = None, bridge: bool = True,
+               max_iterations: int = 100_000) -> AMSResult:
     """Mean escape time by adaptive multilevel splitting (see the module docstring).
 
     Args:
       model, loss, theta0, exit, dt, key: as ``sd.escape`` (``theta0`` near the minimum).
       n_replicas: replicas per AMS run (``n``); k: replicas killed per iteration at least
-        (default ``n // 10``; ties kill more).
+        (default ``n // 4``; ties kill more). The relative variance of ``p̂`` is about
+        ``|ln p|·(k/n)/((1 − k/n)·|ln(1 − k/n)|)/n`` per run with a good score (1.16
+        ``|ln p|/n`` at ``k = n/4``, against ``|ln p|/n`` at ``k = 1``) while the number of
+        iterations, ``|ln p|/|ln(1 − k/n)|``, falls from ``n|ln p|`` to ``3.5|ln p|``: the
+        clones of an iteration run as lanes together, so large ``k`` is cheap.
       score: ``θ -> scalar`` increasing towards the exit (default ``default_score``).
       levels: ``(z_A, z_Σ)`` with ``score(θ₀) < z_A < z_Σ < score on the exit``; default
         ``z_A = s₀ + 0.1|s₀|``, ``z_Σ = s₀ + 0.2|s₀|`` (``s₀ = score(θ₀) < 0``).
@@ -474,7 +496,7 @@ def escape_ams(model, loss, theta0, exit, *, dt, key, n_replicas=200, k=None, sc
     """
     t_start = _time.perf_counter()
     n = _checks.integer("n_replicas", n_replicas, minimum=2)
-    k = max(1, n // 10) if k is None else _checks.integer("k", k, minimum=1)
+    k = max(1, n // 4) if k is None else _checks.integer("k", k, minimum=1)
     if k >= n:
         raise ValueError(f"k must be < n_replicas ({n}), got {k}")
     n_runs = _checks.integer("n_runs", n_runs, minimum=1)

@@ -26,6 +26,7 @@ def _direct_probability(model, loss, start, exit, score, level_a, dt, n, key):
     return float(np.mean(status == rare.EXITED))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tied", [True, False])
 def test_splitting_is_unbiased_on_the_discrete_chain(tied):
     # Brownian motion pushed back by a constant force (loss = x, T = 0.25), started at
@@ -47,9 +48,10 @@ def test_splitting_is_unbiased_on_the_discrete_chain(tied):
                               jax.random.key(9))
     se = np.sqrt(p.var(ddof=1) / p.size + ref * (1 - ref) / 200_000)
     assert abs(p.mean() - ref) < 2 * se, (p.mean(), ref, se)
-    assert np.all(iters >= 1)
+    assert iters.mean() >= 2  # it did split (a run may end at once by extinction: p̂ = 0)
 
 
+@pytest.mark.slow
 def test_ams_agrees_with_direct_simulation_and_f4_at_a_moderate_barrier():
     # ΔU/T = 5: direct simulation is cheap, F4 exact. AMS's interval must hold both.
     temp = 0.2
@@ -64,7 +66,7 @@ def test_ams_agrees_with_direct_simulation_and_f4_at_a_moderate_barrier():
 
 
 def test_ams_is_reproducible():
-    kw = dict(dt=0.01, key=jax.random.key(3), n_replicas=20, n_runs=2, n_direct=40)
+    kw = dict(dt=0.01, key=jax.random.key(3), n_replicas=16, n_runs=2, n_direct=32)
     a = sd.escape_ams(sd.models.Langevin(0.25), DW, TH0, EXIT, **kw)
     b = sd.escape_ams(sd.models.Langevin(0.25), DW, TH0, EXIT, **kw)
     np.testing.assert_array_equal(a.p_runs, b.p_runs)
@@ -75,7 +77,7 @@ def test_ams_is_reproducible():
     sd.models.Underdamped(1.0, 2.0, 0.2),
     sd.models.SGD(0.2, sd.noise.hessian(1.0, 1.0)),
     sd.models.Momentum(0.1, 0.5, sd.noise.isotropic(2.0)),
-    sd.models.SGDLevy(0.1, 1.5, 0.2),
+    pytest.param(sd.models.SGDLevy(0.1, 1.5, 0.2), marks=pytest.mark.slow),
 ])
 def test_ams_runs_every_kind_of_model(model):
     r = sd.escape_ams(model, DW, TH0, EXIT, dt=0.01, key=jax.random.key(0), n_replicas=20,
@@ -110,12 +112,13 @@ def test_a_level_never_reached_is_reported_not_a_nan():
 @pytest.mark.parametrize("barrier_over_t", [10, 20, 30, 40])
 def test_ams_matches_f4_far_beyond_direct_simulation(barrier_over_t):
     # 1-D double well, ΔU/T = 10…40: mean escape time within 10% of the exact MFPT (F4),
-    # whose interval covers it. dt = 0.005 with the bridge: at ΔU/T ≤ 6 the Euler chain
-    # with the bridge is within ~2% of F4 at dt = 0.002–0.01 (figures/kramers_validation),
-    # and the error comes from the saddle region, whose width shrinks with T.
+    # whose interval covers it. dt = 0.01 with the bridge: at ΔU/T = 2…6 the Euler chain
+    # with the bridge is within −4.2%…+0.7% of F4 at dt = 0.01 (README, Validation).
+    # 12 000 replicas (1 500 × 8 runs): relative SE of p̂ ≈ sqrt(1.16·|ln p|/12 000) ≈ 5%
+    # at |ln p| ≈ 27 (ΔU/T = 30).
     temp = 1.0 / barrier_over_t
     exact = sd.theory.mfpt_1d(DW.well, -1.0, 0.0, temp)
-    r = sd.escape_ams(sd.models.Langevin(temp), DW, TH0, EXIT, dt=0.005,
-                      key=jax.random.key(barrier_over_t), n_replicas=200, n_runs=8)
+    r = sd.escape_ams(sd.models.Langevin(temp), DW, TH0, EXIT, dt=0.01,
+                      key=jax.random.key(barrier_over_t), n_replicas=1500, n_runs=8)
     lo, hi = r.mean_time_ci()
     assert lo < exact < hi and abs(r.mean_time() / exact - 1) < 0.10, (r, exact)
