@@ -60,6 +60,7 @@ def f21_basin():
     return hess, sigma, 0.5
 
 
+@pytest.mark.slow  # 23 s: a statistical check (CI runs slow tests)
 def test_f21_sgd_vs_adam_anisotropic():
     # Anisotropic basin ½yᵀHy ≤ 0.5, H = diag(1, 16), Hessian-aligned noise; ε = 0.05.
     # 2 000 paths: σ = 2.2% per mean; model error ≤ 2% (measured): 10% (issue 3) is ≥ 3.5σ.

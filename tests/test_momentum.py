@@ -46,6 +46,7 @@ def test_momentum_matches_underdamped_kramers():
     assert err["exponential"] < err["euler"], err
 
 
+@pytest.mark.slow  # 24 s: a statistical check (CI runs slow tests)
 def test_overdamped_limit_of_momentum_is_sgd():
     # M = η/(1−β₁) = 0.0025 ≪ 1/|U''|: the Smoluchowski limit, same T = ηC/2 = 0.25.
     # SGD (bridge) matches the exact MFPT within its 99% interval + 3%. Momentum's position
@@ -209,6 +210,7 @@ def test_theory_helpers_match_the_models():
         theory.optimizer_dynamics("momentum", 0.1, 1.0, beta1=1.0)
 
 
+@pytest.mark.slow  # 22 s: a statistical check (CI runs slow tests)
 def test_levy_driven_momentum_overdamped_limit():
     # α-stable noise force ε Σ dL (Σ = (C/2)^{1/2} = 1 for C = 2) on the phase-space model.
     # With M = η/(1−β₁) = 0.02 ≪ 1/H = 1 and γh = 0.1 the momentum model is SGDLevy (same

@@ -497,6 +497,7 @@ def minibatch_vs_sde(name, n, lr=0.002, batch=4, temp=1 / 3):
     return ratio_interval(alg, ref)
 
 
+@pytest.mark.slow  # 27 s each: a statistical check (CI runs slow tests)
 @pytest.mark.parametrize("name", ["sgd", "momentum"])
 def test_minibatch_algorithm_escape_rate_matches_its_sde(name):
     # The criterion: ratio within 15%, "where the interval allows". With 2000
