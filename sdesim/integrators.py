@@ -87,11 +87,15 @@ def phase_euler(model, state, t, h, loss, z):
     return state._replace(theta=th + v * h, velocity=v_new), None
 
 
-def _inertial(model, state, t, h, loss):
+def _inertial(model, state, t, h, loss, z):
+    """Inertial terms and what both phase-space schemes derive from them:
+    ``(terms, θ, v, M, γ = Γ/M, α (2 for Gaussian), noise force s·B z)``."""
     tm = model.terms(state, t, h, loss)
     if not isinstance(tm, Inertial):
         raise TypeError(f"{type(model).__name__}: this integrator needs Inertial terms")
-    return tm
+    th, v = state.theta, state.velocity
+    a = 2.0 if model.noise_kind != "levy" else jnp.asarray(model.alpha, th.dtype)
+    return tm, th, v, tm.mass, tm.friction / tm.mass, a, noise_force(tm.scale, tm.factor, z)
 
 
 def _new_phase_state(tm, state, theta, v):
@@ -106,12 +110,7 @@ def exponential(model, state, t, h, loss, z):
     ((1 − e^{−αγh})/(αγ))^{1/α}·s·B S/M`` with ``γ = Γ/M`` (Gaussian: ``α = 2``, the
     variance ``(1 − e^{−2γh})/(2γ)``) — then ``θ ← θ + v_new h``. Stable for any ``γh``;
     accurate for ``γh ≲ 1`` (the position moves with the end-of-step velocity)."""
-    tm = _inertial(model, state, t, h, loss)
-    th, v = state.theta, state.velocity
-    m = tm.mass
-    gam = tm.friction / m
-    a = 2.0 if model.noise_kind != "levy" else jnp.asarray(model.alpha, th.dtype)
-    nz = noise_force(tm.scale, tm.factor, z)
+    tm, th, v, m, gam, a, nz = _inertial(model, state, t, h, loss, z)
     e = jnp.exp(-gam * h)
     drift_gain = -jnp.expm1(-gam * h) / gam  # (1 - e^{-γh})/γ, → h as γ → 0
     noise_sd = (-jnp.expm1(-a * gam * h) / (a * gam)) ** (1 / a)  # → h^{1/α}
@@ -122,12 +121,7 @@ def exponential(model, state, t, h, loss, z):
 def euler(model, state, t, h, loss, z):
     """Explicit Euler–Maruyama for :class:`Inertial` terms: ``v ← v + (−γ v + F/M) h +
     h^{1/α}·s·B S/M``, ``θ ← θ + v h`` with the old velocity."""
-    tm = _inertial(model, state, t, h, loss)
-    th, v = state.theta, state.velocity
-    m = tm.mass
-    gam = tm.friction / m
-    a = 2.0 if model.noise_kind != "levy" else jnp.asarray(model.alpha, th.dtype)
-    nz = noise_force(tm.scale, tm.factor, z)
+    tm, th, v, m, gam, a, nz = _inertial(model, state, t, h, loss, z)
     v_new = v + (-gam * v + tm.force / m) * h + h ** (1 / a) * nz / m
     return _new_phase_state(tm, state, th + v * h, v_new), None
 

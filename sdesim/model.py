@@ -86,10 +86,6 @@ def position_factor(terms, shape):
     return terms.factor if terms.scale is None else terms.scale * terms.factor
 
 
-def _grad(loss, theta):
-    return jax.grad(loss)(theta)
-
-
 class Model:
     """Base class of every model (see the module docstring for the contract)."""
 

@@ -273,11 +273,6 @@ class _Phase(Model):
         return eps, b / jnp.sqrt(jnp.asarray(2.0, theta.dtype)), f
 
 
-def _noise_var_diag(factor):
-    """diag(C) from its factor B (C = B Bᵀ)."""
-    return _noise.factor_var(factor)
-
-
 @_checks.pytree_dataclass
 class Momentum(_Phase):
     """Heavy-ball momentum ``m_k = β₁ m_{k-1} + β₃ g_k``, ``θ_{k+1} = θ_k − η m_k`` as a
@@ -353,7 +348,7 @@ class _AdaptiveMoment:
         dtype = v2.dtype
         lr = jnp.asarray(self.lr, dtype)
         r2 = (1 - jnp.asarray(self.beta2, dtype)) / lr
-        g2 = g**2 + _noise_var_diag(factor) / lr  # factor carries sqrt(η): C = B Bᵀ/η
+        g2 = g**2 + _noise.factor_var(factor) / lr  # factor carries sqrt(η): C = B Bᵀ/η
         v2_new = g2 + (v2 - g2) * jnp.exp(-r2 * h)
         vhat = v2_new / -jnp.expm1(-r2 * (t + h))
         return v2_new, vhat
