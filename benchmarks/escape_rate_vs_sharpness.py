@@ -22,6 +22,14 @@ temperature varies between minimum and saddle and inertia changes the effective 
 
     python benchmarks/escape_rate_vs_sharpness.py [--paths 500]
     -> figures/escape_rate_vs_sharpness.{png,json}
+    python benchmarks/escape_rate_vs_sharpness.py --method ams [--replicas 400 --runs 8]
+    -> figures/escape_rate_vs_sharpness_ams.{png,json}
+
+``--method ams`` takes the same optimizers to the regime the formulas speak of: learning
+rates divided so that ΔL/T = 40 at k = 1 (``LR_AMS``), sharpness up to where ΔL/T ≈ 5
+(SGD, Momentum, Adai: k = 1…8; Adam, whose exponent falls like k^(−1/2): k = 1…16, ΔL/T
+40…10), each point by adaptive multilevel splitting (``sd.escape_ams``: rate and its
+interval from independent runs), every point fitted.
 """
 
 from __future__ import annotations
@@ -70,13 +78,18 @@ def make_noise(kind, st, batch):
     return sd.noise.fixed(np.asarray(st.grad_cov(jnp.asarray(th0))) / batch)
 
 
-def optimizers(noise):
+def optimizers(noise, lr=LR):
     return {
-        "sgd": sd.models.SGD(LR["sgd"], noise),
-        "momentum": sd.models.Momentum(LR["momentum"], BETA1, noise),
-        "adam": sd.models.Adam(LR["adam"], noise, beta1=BETA1, beta2=0.999),
-        "adai": sd.models.Adai(LR["adai"], noise),
+        "sgd": sd.models.SGD(lr["sgd"], noise),
+        "momentum": sd.models.Momentum(lr["momentum"], BETA1, noise),
+        "adam": sd.models.Adam(lr["adam"], noise, beta1=BETA1, beta2=0.999),
+        "adai": sd.models.Adai(lr["adai"], noise),
     }
+
+
+def lr_ams(batch):
+    """Learning rates with ΔL/T = E_AMS at k = 1 (the SDE temperatures scale with lr)."""
+    return {n: LR[n] * predicted_exponent(n, 1.0, batch) / E_AMS for n in LR}
 
 
 def prefactor(name, k, batch, lr=None):
@@ -101,6 +114,10 @@ def prefactor(name, k, batch, lr=None):
 
 
 E_MIN = 3.0  # fit only points whose predicted ΔL/T >= E_MIN (Kramers regime)
+# --method ams: ΔL/T from 40 (k = 1) down to ~5 (Adam: ~10)
+E_AMS = 40.0
+SHARPNESS_AMS = {"sgd": np.geomspace(1.0, 8.0, 8), "momentum": np.geomspace(1.0, 8.0, 8),
+                 "adai": np.geomspace(1.0, 8.0, 8), "adam": np.geomspace(1.0, 16.0, 7)}
 
 
 def predicted_exponent(name, k, batch, lr=None):
@@ -138,7 +155,14 @@ def main(argv=None):
     ap.add_argument("--batch", type=float, default=5.0)
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--noise", choices=["local", "minibatch"], default="local")
+    ap.add_argument("--method", choices=["direct", "ams"], default="direct")
+    ap.add_argument("--replicas", type=int, default=400, help="AMS replicas per run")
+    ap.add_argument("--runs", type=int, default=8, help="independent AMS runs per point")
     args = ap.parse_args(argv)
+    ams = args.method == "ams"
+    lrs = lr_ams(args.batch) if ams else LR
+    sharp = SHARPNESS_AMS if ams else SHARPNESS
+    e_min = 0.0 if ams else E_MIN
     t_all = time.perf_counter()
     results, fits = {}, {}
     for name in optimizers(sd.noise.isotropic(1.0)):
@@ -146,23 +170,36 @@ def main(argv=None):
             continue
         rows = []
         t_opt = time.perf_counter()
-        for i, k in enumerate(np.round(SHARPNESS[name], 4).tolist()):
+        for i, k in enumerate(np.round(sharp[name], 4).tolist()):
             st = sd.landscapes.StyblinskiTang(DIM, k, DATA_STD)
             th0, ex = st.basin("local")
-            model = optimizers(make_noise(args.noise, st, args.batch))[name]
-            res = sd.escape(model, st, th0, ex, n_paths=args.paths, dt=DT_K[name] / k,
-                            t_max=T_MAX[name],
-                            key=jax.random.key(100 + i), progress=False)
+            model = optimizers(make_noise(args.noise, st, args.batch), lrs)[name]
+            row = dict(k=k, prefactor=prefactor(name, k, args.batch, lrs[name]),
+                       predicted_exponent=predicted_exponent(name, k, args.batch, lrs[name]))
+            if ams:
+                t0 = time.perf_counter()
+                res = sd.escape_ams(model, st, th0, ex, dt=DT_K[name] / k,
+                                    key=jax.random.key(100 + i), n_replicas=args.replicas,
+                                    n_runs=args.runs)
+                row.update(p=res.p, failed=res.failed, diverged=res.diverged,
+                           iterations=res.iterations.tolist(), lane_steps=res.cost,
+                           seconds=time.perf_counter() - t0)
+                extra = f"p={res.p:.3g} failed={res.failed}"
+            else:
+                res = sd.escape(model, st, th0, ex, n_paths=args.paths, dt=DT_K[name] / k,
+                                t_max=T_MAX[name],
+                                key=jax.random.key(100 + i), progress=False)
+                row.update(escaped_fraction=res.escaped_fraction,
+                           seconds=res.info.wall_time)
+                extra = f"escaped={res.escaped_fraction:.3f}"
             lo, hi = res.rate_ci()
-            rows.append(dict(k=k, rate=res.rate(), rate_ci95=[lo, hi],
-                             prefactor=prefactor(name, k, args.batch),
-                             predicted_exponent=predicted_exponent(name, k, args.batch),
-                             escaped_fraction=res.escaped_fraction,
-                             mean_time=res.mean_time(), mean_iterations=res.mean_time() / res.lr,
-                             seconds=res.info.wall_time))
-            print(f"{name:9s} k={k:4.1f} rate={res.rate():.4g} [{lo:.4g}, {hi:.4g}] "
-                  f"escaped={res.escaped_fraction:.3f} ({res.info.wall_time:.1f} s)", flush=True)
-        use = [r for r in rows if r["predicted_exponent"] >= E_MIN]
+            row.update(rate=res.rate(), rate_ci95=[lo, hi], mean_time=res.mean_time(),
+                       mean_iterations=res.mean_time() / float(lrs[name]))
+            rows.append(row)
+            print(f"{name:9s} k={k:4.1f} ΔL/T={row['predicted_exponent']:5.1f} "
+                  f"rate={res.rate():.4g} [{lo:.4g}, {hi:.4g}] {extra} "
+                  f"({row['seconds']:.1f} s)", flush=True)
+        use = [r for r in rows if r["predicted_exponent"] >= e_min]
         kk = np.array([r["k"] for r in use])
         fit = fit_exponent(kk, np.array([r["rate"] for r in use]),
                            np.array([r["rate_ci95"][0] for r in use]),
@@ -191,19 +228,25 @@ def main(argv=None):
                 label=f"{name}: p = {f['p']:.2f} [{f['p_ci'][0]:.2f}, {f['p_ci'][1]:.2f}]")
         ax.plot(1 / k[~used], np.log(rate[~used]), "o", mfc="none", color=colors[name], ms=4)
         kg = np.linspace(k.min(), k.max(), 100)
-        nug = np.array([prefactor(name, x, args.batch) for x in kg])
+        nug = np.array([prefactor(name, x, args.batch, lrs[name]) for x in kg])
         ax.plot(1 / kg, np.log(nug) + f["a"] - f["b"] * kg ** (-f["p"]), "-",
                 color=colors[name], lw=1)
     ax.set_xlabel("1 / k   (k = sharpness: Hessian scale)")
     ax.set_ylabel("log escape rate (per unit SDE time)")
+    per = (f"AMS {args.replicas}×{args.runs} replicas, ΔL/T {E_AMS:g} at k = 1" if ams
+           else f"{args.paths} paths/point")
     ax.set_title(f"{DIM}-D data-shifted Styblinski–Tang, B = {args.batch:g}, "
-                 f"{args.noise} noise, {args.paths} paths/point", fontsize=10)
-    ax.legend(fontsize=8, title=f"open: ΔL/T < {E_MIN:g}, not fitted", title_fontsize=7)
+                 f"{args.noise} noise, {per}", fontsize=9)
+    ax.legend(fontsize=8, title=None if ams else f"open: ΔL/T < {E_MIN:g}, not fitted",
+              title_fontsize=7)
     fig.tight_layout()
     OUT.mkdir(exist_ok=True)
-    fig.savefig(OUT / "escape_rate_vs_sharpness.png", dpi=120)
+    name = "escape_rate_vs_sharpness_ams" if ams else "escape_rate_vs_sharpness"
+    fig.savefig(OUT / f"{name}.png", dpi=120)  # escape_rate_vs_sharpness_ams.png
     settings = dict(dim=DIM, data_std=DATA_STD,
-                    sharpness={n: np.round(v, 4).tolist() for n, v in SHARPNESS.items()},
+                    sharpness={n: np.round(v, 4).tolist() for n, v in sharp.items()},
+                    method=args.method, learning_rates=lrs,
+                    ams=dict(replicas=args.replicas, runs=args.runs) if ams else None,
                     batch_size=args.batch,
                     paths_per_point=args.paths, dt={n: f"{v}/k" for n, v in DT_K.items()},
                     t_max=T_MAX,
@@ -211,11 +254,11 @@ def main(argv=None):
                                              hasattr(getattr(m, f.name), "dtype") else None)
                                     for f in __import__("dataclasses").fields(m)
                                     if f.name != "noise"}
-                                for n, m in optimizers(sd.noise.isotropic(1.0)).items()},
+                                for n, m in optimizers(sd.noise.isotropic(1.0), lrs).items()},
                     noise=args.noise, wall_time_s=wall)
-    with open(OUT / "escape_rate_vs_sharpness.json", "w") as fh:
+    with open(OUT / f"{name}.json", "w") as fh:
         json.dump(dict(fits=fits, points=results, settings=settings), fh, indent=1, default=float)
-    print(f"wrote {OUT / 'escape_rate_vs_sharpness.png'} in {wall:.0f} s")
+    print(f"wrote {OUT / name}.png and .json in {wall:.0f} s")
 
 
 if __name__ == "__main__":

@@ -183,18 +183,11 @@ def check_inputs(model, loss, theta0, exit, n_paths, dt, t_max, key):
     return n_paths, theta0, exit, key
 
 
-def _noise_models(model):
-    from .noise import CovarianceModel
-
-    return [v for v in (getattr(model, "noise", None), getattr(model, "sigma", None))
-            if isinstance(v, CovarianceModel)]
-
-
 def _check_noise_inputs(model, loss, theta0):
     """A minibatch noise needs per-sample gradients that fit θ, or a population form."""
     from .noise import Minibatch, per_sample_of
 
-    for nm in _noise_models(model):
+    for nm in model.covariances():
         if not isinstance(nm, Minibatch):
             continue
         if nm.data is None:
@@ -887,11 +880,11 @@ def simulate(model: Model, loss: Callable, theta0: ArrayLike, *, n_paths: int, d
                                    save_every, solver)
         states = model.from_vector(states, d)
     pos = np.asarray(model.position(states))
-    vel = getattr(states, "velocity", None)
+    vel = model.velocity(states)
     vel = None if vel is None else np.asarray(vel)
-    bad = ~np.all(np.isfinite(pos.reshape(n_paths, -1)), axis=1)
-    if vel is not None:
-        bad |= ~np.all(np.isfinite(vel.reshape(n_paths, -1)), axis=1)
+    bad = np.zeros(n_paths, bool)
+    for leaf in jax.tree_util.tree_leaves(states):  # position, velocity, moments
+        bad |= ~np.all(np.isfinite(np.asarray(leaf).reshape(n_paths, -1)), axis=1)
     if bad.any():
         import warnings
 

@@ -132,9 +132,24 @@ class Model:
     def position(self, state):
         return state
 
+    def velocity(self, state):
+        """The velocity of a phase-space state (``Trajectories.velocity``); None for
+        models without one."""
+        return None
+
     # -- noise -------------------------------------------------------------------------
     def noise_shape(self, d):
         return (d,)
+
+    def covariances(self):
+        """The gradient-noise covariance models (``sdesim.noise``) among the fields, for
+        the input checks of a run (a minibatch noise needs per-sample gradients)."""
+        import dataclasses
+
+        from .noise import CovarianceModel
+
+        return tuple(v for v in (getattr(self, f.name) for f in dataclasses.fields(self))
+                     if isinstance(v, CovarianceModel))
 
     def sample_noise(self, key, shape, dtype):
         """The driving noise of one page when the engine does not draw it itself."""

@@ -159,6 +159,9 @@ class Underdamped(Model):
     def position(self, state):
         return state.theta
 
+    def velocity(self, state):
+        return state.velocity
+
     def _coeffs(self, dtype):
         m = jnp.asarray(self.mass, dtype)
         g = jnp.asarray(self.friction, dtype)
@@ -259,6 +262,9 @@ class _Phase(Model):
 
     def position(self, state):
         return state.theta
+
+    def velocity(self, state):
+        return state.velocity
 
     def _noise_terms(self, theta, loss):
         """``(scale, factor, sqrt(η)B)`` of the noise force: Gaussian ``sqrt(η) B z``;

@@ -70,7 +70,9 @@ def _host_complement(x):
 
 def _debias(moment, decay, count):
     """optax's bias correction ``m / (1 − decayᵗ)``."""
-    correction = 1 - decay**count
+    # lax.pow takes the integer count as it is (jnp's ``**`` does the same, but refuses
+    # float ** int under strict dtype promotion)
+    correction = 1 - jax.lax.pow(jnp.asarray(decay), jnp.asarray(count))
     return jax.tree_util.tree_map(lambda t: t / correction.astype(t.dtype), moment)
 
 
@@ -217,7 +219,8 @@ def _adal(learning_rate, beta1, beta2, eps, one_minus_beta1=None, one_minus_beta
           decay=False):
     # decay: the paper's lr/sqrt(t), t = 1, 2, … (the inner scale's count starts at 0);
     # learning_rate stays the injected base rate.
-    step = (lambda count: learning_rate * jax.lax.rsqrt(count + 1.0)) if decay else learning_rate
+    step = ((lambda count: learning_rate * jax.lax.rsqrt(
+        jnp.asarray(count).astype(jnp.result_type(float)) + 1.0)) if decay else learning_rate)
     return optax.chain(l1_scale(),
                        _scale_by_adam(beta1, beta2, eps, one_minus_beta1, one_minus_beta2),
                        optax.scale_by_learning_rate(step))

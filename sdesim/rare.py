@@ -132,25 +132,58 @@ class _Lanes(eqx.Module):
     state: object  # model state, leading axis W
     step: jax.Array  # (W,) absolute step (model time t = step·dt)
     page: jax.Array  # (W,) pages run since the lane's origin (its noise counter)
-    key: jax.Array  # (W,) noise key of the lane's path
+    key: jax.Array  # (W, ...) noise key data (``jax.random.key_data``) of the lane's path
     best: jax.Array  # (W,) largest score so far
     status: jax.Array  # (W,) RUNNING, UP, DOWN, EXITED, CAPPED, DIVERGED
-    active: jax.Array  # (W,) lanes that run at all
+    up: jax.Array  # (W,) stop once the score exceeds this
+    down: jax.Array  # (W,) stop once the score is at or below this
+    # a continuation: at the first crossing above ``up`` the lane records its state as
+    # ``origin`` and goes on with ``key2``, ``up2``, ``down2`` (page counter from 0)
+    cont: jax.Array  # (W,) bool: a continuation is pending
+    key2: jax.Array
+    up2: jax.Array
+    down2: jax.Array
+    origin: object  # state at the switch (or where phase one ended)
+    origin_step: jax.Array
+    in_b: jax.Array  # (W,) bool: phase one left through the exit before the crossing
+
+
+def _start_status(lanes, score, model):
+    s0 = jax.vmap(lambda st: score(model.position(st)))(lanes.state)
+    return jnp.where(s0 > lanes.up, UP, RUNNING), s0
+
+
+def _switch(lanes, score, model):
+    """Lanes whose first phase ended take their continuation (at a page boundary: the
+    state is frozen from the crossing step to the end of the page)."""
+    end = lanes.cont & (lanes.status != RUNNING)
+    sw = end & (lanes.status == UP)
+    keep = lambda a, b: jnp.where(end.reshape(end.shape + (1,) * (a.ndim - 1)), a, b)
+    origin = jax.tree_util.tree_map(keep, lanes.state, lanes.origin)
+    lanes = dataclasses.replace(
+        lanes, origin=origin, origin_step=jnp.where(end, lanes.step, lanes.origin_step),
+        in_b=lanes.in_b | (end & (lanes.status == EXITED)), cont=lanes.cont & ~end,
+        key=jnp.where(sw[:, None], lanes.key2, lanes.key), page=jnp.where(sw, 0, lanes.page),
+        up=jnp.where(sw, lanes.up2, lanes.up), down=jnp.where(sw, lanes.down2, lanes.down))
+    st, _ = _start_status(lanes, score, model)
+    return dataclasses.replace(lanes, status=jnp.where(sw, st, lanes.status))
 
 
 @eqx.filter_jit
-def _advance(params, lanes, up, down, max_pages, *, d, bridge, signature):
-    """Run every active lane, a page of K steps at a time, until its score exceeds ``up``
-    (state frozen at that step: the first crossing), falls to ``<= down``, its position
-    leaves the exit, becomes non-finite, or ``max_pages`` pages ran."""
+def _advance(params, lanes, max_pages, min_live, *, d, bridge, impl, signature):
+    """Run every running lane, a page of K steps at a time, until its score exceeds
+    ``up`` (state frozen at that step: the first crossing), falls to ``<= down``, its
+    position leaves the exit, becomes non-finite, or it ran ``max_pages`` pages; a lane
+    with a continuation then goes on with it. Returns when at most ``min_live`` lanes
+    still run (the host compacts them into a narrower program), with the pages run."""
     model, loss, exit, score, dt = params
     dtype = dt.dtype
     use_bridge = bridge and isinstance(exit, _exits.Halfspace | _exits.Box)
-    ups, downs = up, down  # (W,) per lane
 
     def page_fn(lanes):
+        keys = jax.random.wrap_key_data(lanes.key, impl=impl)
         z, u = jax.vmap(lambda k, b: _engine._page_noise(model, k, 0, b, d, dtype,
-                                                         use_bridge))(lanes.key, lanes.page)
+                                                         use_bridge))(keys, lanes.page)
         z = jnp.moveaxis(z, 1, 0)
         u = u if use_bridge else jnp.zeros(lanes.step.shape, dtype)
 
@@ -160,46 +193,62 @@ def _advance(params, lanes, up, down, max_pages, *, d, bridge, signature):
             x, y = model.position(state), model.position(new)
             gone = exit.outside(y)
             bad = jnp.any(jnp.isnan(y)) | (jnp.any(jnp.isinf(y)) & ~gone)
-            if use_bridge:
-                fac = factor if factor is not None else None
-                if fac is not None:
-                    surv = surv * (1 - exit.cross_prob(x, y, fac, dt))
-                    gone = gone | (surv < uj)
+            if use_bridge and factor is not None:
+                surv = surv * (1 - exit.cross_prob(x, y, factor, dt))
+                gone = gone | (surv < uj)
             s = score(y)
             new_status = jnp.where(bad, DIVERGED, jnp.where(gone, EXITED, jnp.where(
                 s > up, UP, jnp.where(s <= down, DOWN, RUNNING))))
             run = status == RUNNING
             keep = lambda a, b: jnp.where(run, a, b)
             state = jax.tree_util.tree_map(keep, new, state)
-            best = jnp.where(run, jnp.where(gone, jnp.inf, jnp.maximum(best, s)), best)
+            # a diverged lane keeps the largest score it reached while finite
+            best = jnp.where(run & ~bad, jnp.where(gone, jnp.inf, jnp.maximum(best, s)), best)
             return (state, jnp.where(run, step + 1, step), surv,
                     jnp.where(run, new_status, status), best)
 
         def body(carry, zj):
             state, step, surv, status, best = carry
-            out = jax.vmap(lane_step)(state, step, surv, status, best, u, ups, downs, zj)
+            out = jax.vmap(lane_step)(state, step, surv, status, best, u, lanes.up,
+                                      lanes.down, zj)
             return out, None
 
         surv0 = jnp.ones(lanes.step.shape, dtype)
         (state, step, _, status, best), _ = jax.lax.scan(
             body, (lanes.state, lanes.step, surv0, lanes.status, lanes.best), z)
-        return dataclasses.replace(lanes, state=state, step=step, page=lanes.page + 1,
-                                   status=status, best=best)
+        page = lanes.page + 1
+        status = jnp.where((status == RUNNING) & (page >= max_pages), CAPPED, status)
+        lanes = dataclasses.replace(lanes, state=state, step=step, page=page,
+                                    status=status, best=best)
+        return _switch(lanes, score, model)
 
     def cond(c):
         lanes, n = c
-        return jnp.any(lanes.status == RUNNING) & (n < max_pages)
+        return jnp.sum(lanes.status == RUNNING) > min_live
 
     def body(c):
         lanes, n = c
         return page_fn(lanes), n + 1
 
-    s0 = jax.vmap(lambda st: score(model.position(st)))(lanes.state)
-    start = jnp.where(~lanes.active, CAPPED, jnp.where(s0 > ups, UP, RUNNING))
-    lanes = dataclasses.replace(lanes, status=start, best=jnp.maximum(lanes.best, s0))
-    lanes, _ = jax.lax.while_loop(cond, body, (lanes, jnp.asarray(0, jnp.int32)))
-    status = jnp.where((lanes.status == RUNNING) & lanes.active, CAPPED, lanes.status)
-    return dataclasses.replace(lanes, status=status)
+    lanes, n = jax.lax.while_loop(cond, body, (lanes, jnp.asarray(0, jnp.int32)))
+    return lanes, n
+
+
+@eqx.filter_jit
+def _init_lanes(params, states, steps, keys, up, down, keys2, up2, down2, n, pending):
+    """Fresh lanes (the first ``n`` real); a score above ``up`` at the origin is UP at
+    once (and takes its continuation, if any, at once)."""
+    model, _, _, score, _ = params
+    w = steps.shape[0]
+    real = jnp.arange(w) < n
+    zi = jnp.zeros(w, jnp.int32)
+    lanes = _Lanes(states, steps, zi, keys, jnp.full(w, -jnp.inf, up.dtype),
+                   jnp.where(real, RUNNING, CAPPED).astype(jnp.int32), up, down,
+                   real & pending, keys2, up2, down2, states, zi, jnp.zeros(w, bool))
+    st, s0 = _start_status(lanes, score, model)
+    lanes = dataclasses.replace(lanes, status=jnp.where(real, st, CAPPED),
+                                best=jnp.maximum(lanes.best, s0))
+    return _switch(lanes, score, model)
 
 
 # ---------------------------------------------------------------------------------------
@@ -212,50 +261,118 @@ def _pad(n):
     return max(8, 1 << max(0, math.ceil(math.log2(max(n, 1)))))
 
 
-class _Runner:
-    """Runs batches of lanes through ``_advance`` (padded to a power-of-two width)."""
+COMPACT = 8  # a program returns when at most 1/COMPACT of its lanes still run
 
-    def __init__(self, model, loss, exit, score, dt, d, bridge, max_pages):
+
+_RESULT = ("state", "step", "best", "status", "origin", "origin_step", "in_b")
+
+
+class _Runner:
+    """Runs batches of lanes through ``_advance`` (padded to a power-of-two width; lanes
+    still running when most have finished are compacted into a narrower program, so the
+    cost follows the live lanes, not the slowest one)."""
+
+    def __init__(self, model, loss, exit, score, dt, d, bridge, max_pages, key):
         dtype = _engine._float_dtype()
         self.params = _engine._arrayify((model, loss, exit, score, jnp.asarray(dt, dtype)))
         self.sig = _engine._signature(self.params)
         self.model, self.d, self.bridge, self.max_pages = model, d, bridge, max_pages
         self.dtype = dtype
+        self.impl = str(jax.random.key_impl(key))
         self.steps = 0  # executed lane-steps (cost)
 
-    def run(self, states, steps, keys, up, down, best=None):
-        """Advance ``len(steps)`` lanes from ``states`` (a pytree with a leading axis)."""
-        n = int(np.shape(steps)[0])
-        w = _pad(n)
-        pad = lambda a: jnp.concatenate([a, jnp.repeat(a[:1], w - n, axis=0)]) if w > n \
-            else a
-        lanes = _Lanes(jax.tree_util.tree_map(pad, states), pad(jnp.asarray(steps, jnp.int32)),
-                       jnp.zeros(w, jnp.int32), pad(keys),
-                       pad(jnp.full(n, -jnp.inf, self.dtype) if best is None
-                           else jnp.asarray(best, self.dtype)),
-                       jnp.zeros(w, jnp.int32), jnp.arange(w) < n)
-        lvl = lambda v: pad(jnp.broadcast_to(jnp.asarray(v, self.dtype), (n,)))
-        out = _advance(self.params, lanes, lvl(up), lvl(down),
-                       jnp.asarray(self.max_pages, jnp.int32), d=self.d,
-                       bridge=self.bridge, signature=self.sig)
-        self.steps += int(np.max(np.asarray(out.page))) * w * K
-        cut = lambda a: a[:n]
-        return (jax.tree_util.tree_map(cut, out.state), np.asarray(out.step[:n]),
-                np.asarray(out.best[:n]), np.asarray(out.status[:n]))
+    def run(self, states, steps, keys, up, down, n, cont=None):
+        """Advance lanes from ``states`` (a pytree with a leading axis of a power-of-two
+        width ``w``, ``_pad``; the first ``n`` lanes are real, the rest padding) until
+        ``up``/``down``/the exit/the cap. ``steps`` (host, ``>= n`` entries) are their
+        absolute steps, ``up``/``down`` scalars or ``n`` levels. ``cont = (keys2, up2,
+        down2)``: at its first crossing above ``up`` each lane goes on from there with
+        ``keys2`` until ``up2``/``down2``. Returns ``(state, step, best, status, origin,
+        origin_step, in_b)``: the two states at width ``w``, the rest host arrays of the
+        ``n`` real lanes. Every device array has a power-of-two width: few programs."""
+        w = int(keys.shape[0])
+        hv = lambda v, dt=self.dtype: jnp.asarray(_hpad(np.broadcast_to(
+            np.asarray(v, dt), (n,)), w))
+        steps = hv(np.asarray(steps)[:n], np.int32)
+        if cont is None:
+            cont, pending = (keys, np.inf, -np.inf), False
+        else:
+            pending = True
+        lanes = _init_lanes(self.params, states, steps, keys, hv(up), hv(down), cont[0],
+                            hv(cont[1]), hv(cont[2]), jnp.asarray(n, jnp.int32),
+                            jnp.asarray(pending))
+        mp = jnp.asarray(self.max_pages, jnp.int32)
+        host = lambda tree: jax.tree_util.tree_map(np.asarray, tree)
+        final = jax.tree_util.tree_map(np.array, {k: getattr(lanes, k) for k in _RESULT})
+        idx = np.arange(w)  # the lane of ``final`` in each slot (>= n: padding)
+        while True:
+            wd = idx.size
+            min_live = wd // COMPACT if wd > 8 else 0
+            out, pages = _advance(self.params, lanes, mp, jnp.asarray(min_live, jnp.int32),
+                                  d=self.d, bridge=self.bridge, impl=self.impl,
+                                  signature=self.sig)
+            self.steps += int(pages) * wd * K
+            # compaction on the host (no program per pair of widths)
+            out = host(out)
+            real = idx < n
+            slots = idx[real]
+            for name in _RESULT:
+                for f, o in zip(jax.tree_util.tree_leaves(final[name]),
+                                jax.tree_util.tree_leaves(getattr(out, name)), strict=True):
+                    f[slots] = o[real]
+            live = np.flatnonzero((out.status == RUNNING) & real)
+            if live.size == 0:
+                break
+            w2 = _pad(live.size)
+            sel = np.concatenate([live, np.full(w2 - live.size, live[0])])
+            pad = np.arange(w2) >= live.size
+            lanes = jax.tree_util.tree_map(lambda a, sel=sel: a[sel], out)
+            lanes = dataclasses.replace(lanes, status=np.where(pad, CAPPED, lanes.status),
+                                        cont=lanes.cont & ~pad)
+            lanes = jax.tree_util.tree_map(jnp.asarray, lanes)
+            idx = np.concatenate([idx[live], np.full(w2 - live.size, n)])
+        final = {k: (jax.tree_util.tree_map(jnp.asarray, v) if k in ("state", "origin")
+                     else v) for k, v in final.items()}
+        h = {k: final[k][:n] for k in _RESULT if k not in ("state", "origin")}
+        return (final["state"], h["step"], h["best"], h["status"], final["origin"],
+                h["origin_step"], h["in_b"])
 
 
 @jax.jit
 def _keys_jit(base, tag, slots):
     k = jax.random.fold_in(base, tag)
-    return jax.vmap(lambda s: jax.random.fold_in(k, s))(slots)
+    return jax.random.key_data(jax.vmap(lambda s: jax.random.fold_in(k, s))(slots))
 
 
 def _keys(base, tag, slots):
     return _keys_jit(base, jnp.asarray(tag, jnp.uint32), jnp.asarray(slots, jnp.uint32))
 
 
-def _take(states, idx):
-    return jax.tree_util.tree_map(lambda a: a[jnp.asarray(idx)], states)
+def _hpad(a, w):
+    """A host array padded to length ``w`` with copies of its first entry."""
+    a = np.asarray(a)
+    if a.shape[0] >= w:
+        return a[:w]
+    fill = a[:1] if a.shape[0] else np.zeros((1,) + a.shape[1:], a.dtype)
+    return np.concatenate([a, np.repeat(fill, w - a.shape[0], axis=0)])
+
+
+@jax.jit
+def _take_jit(states, idx):
+    return jax.tree_util.tree_map(lambda a: a[idx], states)
+
+
+def _take(states, idx, width=None):
+    """Entries ``idx`` (host ints) of a batch, as a batch of width ``_pad(len(idx))``
+    (or ``width``), padded with copies of the first."""
+    w = _pad(len(idx)) if width is None else width
+    return _take_jit(states, jnp.asarray(_hpad(np.asarray(idx, np.int32), w)))
+
+
+@jax.jit
+def _put(dst, idx, src):
+    """``dst[idx] = src`` per leaf; out-of-range ``idx`` (padding) are dropped."""
+    return jax.tree_util.tree_map(lambda a, b: a.at[idx].set(b, mode="drop"), dst, src)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,6 +387,8 @@ class AMSResult:
       levels: ``(z_A, z_Σ)``; iterations: AMS iterations per run; n_replicas, k.
       cost: executed lane-steps (direct run + AMS); wall_time in seconds.
       failed: replicas that reached neither A nor B within ``t_max`` (0 when all ended).
+      diverged: paths or replicas whose state became non-finite (never an escape: such a
+        replica ends at the largest score it reached while finite; warned about).
     """
 
     p: float
@@ -288,6 +407,7 @@ class AMSResult:
     dt: float
     lr: float | None = None
     failed: int = 0
+    diverged: int = 0
 
     @property
     def n_runs(self):
@@ -306,6 +426,7 @@ class AMSResult:
     def _time(self, p, t_loop, t_first, t_reac):
         if p <= 0:
             return np.inf
+        p = min(p, 1.0)  # a probability (an interval end from one run may be +inf)
         return t_first + (1 - p) / p * t_loop + t_reac
 
     def mean_time(self):
@@ -339,7 +460,8 @@ class AMSResult:
                 "t_reactive": self.t_reactive, "levels": list(self.levels),
                 "n_runs": self.n_runs, "n_replicas": self.n_replicas, "k": self.k,
                 "iterations": self.iterations.tolist(), "cost_lane_steps": self.cost,
-                "wall_time_s": self.wall_time, "failed": self.failed, "dt": self.dt}
+                "wall_time_s": self.wall_time, "failed": self.failed,
+                "diverged": self.diverged, "dt": self.dt}
 
     def __repr__(self):
         lo, hi = self.mean_time_ci()
@@ -361,26 +483,29 @@ def _clone_keys(key, runs, tags, slots):
     (key, run, iteration, replica)."""
     one = lambda r, t, s: jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(
         key, r), t), s)
-    return jax.vmap(one)(runs, tags, slots)
+    return jax.random.key_data(jax.vmap(one)(runs, tags, slots))
 
 
 def _ams_runs(runner, key, runs, orig, orig_step, t_sigma, n, k, z_a, max_iterations):
     """Independent AMS runs ``runs`` side by side (their clones share each kernel call;
     results per run do not depend on which runs share it). ``orig`` holds ``len(runs)·n``
     start states (run-major). Returns per run ``p̂``, iterations, and the reactive steps
-    of the replicas that ended in B, plus the number of failed segments."""
+    of the replicas that ended in B, plus the numbers of failed and diverged segments."""
     runs = np.asarray(runs, np.int64)
     n_r = runs.size
+    tot = n_r * n
+    w0 = int(jax.tree_util.tree_leaves(orig)[0].shape[0])  # _pad(tot): slots >= tot idle
     rr = np.repeat(runs, n)
-    keys = _clone_keys(key, jnp.asarray(rr, jnp.uint32),
-                       jnp.full(rr.size, _TAG_INIT + 1, jnp.uint32),
-                       jnp.asarray(np.tile(np.arange(n), n_r), jnp.uint32))
-    _, end_step, best, status = runner.run(orig, orig_step, keys, np.inf, z_a)
+    keys = _clone_keys(key, jnp.asarray(_hpad(rr, w0), jnp.uint32),
+                       jnp.full(w0, _TAG_INIT + 1, jnp.uint32),
+                       jnp.asarray(_hpad(np.tile(np.arange(n), n_r), w0), jnp.uint32))
+    _, end_step, best, status = runner.run(orig, orig_step, keys, np.inf, z_a, tot)[:4]
     failed = int(np.sum(status == CAPPED))
+    diverged = int(np.sum(status == DIVERGED))
     best = np.where(status == EXITED, np.inf, best).reshape(n_r, n)
     end_step = end_step.reshape(n_r, n).copy()
-    orig_step = np.asarray(orig_step).reshape(n_r, n).copy()
-    t_sigma = np.asarray(t_sigma).reshape(n_r, n).copy()
+    orig_step = np.asarray(orig_step)[:tot].reshape(n_r, n).copy()
+    t_sigma = np.asarray(t_sigma)[:tot].reshape(n_r, n).copy()
     weight = np.ones(n_r)
     iters = np.zeros(n_r, np.int64)
     done = np.zeros(n_r, bool)
@@ -409,21 +534,25 @@ def _ams_runs(runner, key, runs, orig, orig_step, t_sigma, n, k, z_a, max_iterat
         if not rows:
             break
         rows, kid, par, zs = (np.concatenate(x) for x in (rows, kid, par, zs))
-        flat_par, flat_kid = rows * n + par, rows * n + kid
-        # re-run each parent's path from its origin to its first score > z: its noise is
-        # a pure function of its key, so this is the very same path
-        cst, cstep, _, cstatus = runner.run(_take(orig, flat_par), orig_step[rows, par],
-                                            keys[jnp.asarray(flat_par)], zs, -np.inf)
-        in_b = cstatus == EXITED  # the parent left through the bridge test before > z
-        new_keys = _clone_keys(key, jnp.asarray(runs[rows], jnp.uint32),
-                               jnp.asarray(_TAG_INIT + 2 + iters[rows], jnp.uint32),
-                               jnp.asarray(kid, jnp.uint32))
-        _, fstep, fbest, fstatus = runner.run(cst, cstep, new_keys, np.inf, z_a)
+        m = rows.size
+        wm = _pad(m)
+        flat_par = rows * n + par
+        flat_kid = np.concatenate([rows * n + kid, np.full(wm - m, w0)])  # w0: dropped
+        # re-run each parent's path from its origin to its first score > z (its noise is
+        # a pure function of its key, so this is the very same path), then run the clone
+        # on from there with its own key: both in one lane
+        new_keys = _clone_keys(key, jnp.asarray(_hpad(runs[rows], wm), jnp.uint32),
+                               jnp.asarray(_hpad(_TAG_INIT + 2 + iters[rows], wm),
+                                           jnp.uint32),
+                               jnp.asarray(_hpad(kid, wm), jnp.uint32))
+        _, fstep, fbest, fstatus, cst, cstep, in_b = runner.run(
+            _take(orig, flat_par), orig_step[rows, par], _take(keys, flat_par), zs,
+            -np.inf, m, cont=(new_keys, np.inf, z_a))
         failed += int(np.sum(fstatus == CAPPED))
+        diverged += int(np.sum(fstatus == DIVERGED))
         fbest = np.where((fstatus == EXITED) | in_b, np.inf, fbest)
-        ix = jnp.asarray(flat_kid)
-        orig = jax.tree_util.tree_map(lambda a, b, ix=ix: a.at[ix].set(b), orig, cst)
-        keys = keys.at[ix].set(new_keys)
+        ix = jnp.asarray(flat_kid, jnp.int32)
+        orig, keys = _put((orig, keys), ix, (cst, new_keys))
         orig_step[rows, kid] = cstep
         t_sigma[rows, kid] = t_sigma[rows, par]
         end_step[rows, kid] = np.where(in_b, cstep, fstep)
@@ -432,7 +561,7 @@ def _ams_runs(runner, key, runs, orig, orig_step, t_sigma, n, k, z_a, max_iterat
     in_b = best == np.inf
     p = weight * in_b.mean(axis=1)
     reac = [(end_step[i] - t_sigma[i])[in_b[i]] for i in range(n_r)]
-    return p, iters, reac, failed
+    return p, iters, reac, failed, diverged
 
 
 def splitting_probability(model, loss, start, exit, *, level_a, dt, key, n_replicas=100,
@@ -456,10 +585,10 @@ def splitting_probability(model, loss, start, exit, *, level_a, dt, key, n_repli
     runner = _Runner(model, loss, exit, score, dt, start.shape[0],
                      bool(bridge) and model.noise_kind == "gaussian"
                      and model.diffusive_position,
-                     max(1, math.ceil(_engine.n_steps(t_max, dt) / K)))
-    states = jax.vmap(lambda _: model.init(start))(jnp.arange(n * n_runs))
+                     max(1, math.ceil(_engine.n_steps(t_max, dt) / K)), key)
+    states = jax.vmap(lambda _: model.init(start))(jnp.arange(_pad(n * n_runs)))
     zero = np.zeros(n * n_runs, np.int64)
-    p, iters, _, _ = _ams_runs(runner, key, np.arange(n_runs), states, zero, zero, n, k,
+    p, iters, *_ = _ams_runs(runner, key, np.arange(n_runs), states, zero, zero, n, k,
                                float(level_a), max_iterations)
     return p, iters
 
@@ -536,21 +665,26 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
     if not (s0 <= z_a < z_s):
         raise ValueError(f"levels must satisfy score(theta0) = {s0:.4g} <= z_A < z_Sigma, got "
                          f"levels=({z_a:.4g}, {z_s:.4g})")
+    if isinstance(score, ExitScore) and not z_s < 0:
+        raise ValueError(f"levels: z_Sigma = {z_s:.4g} must be below 0, the default score's "
+                         f"value on the exit's boundary")
     _engine.warn_if_unstable(model, loss, theta0, dt)
     d = theta0.shape[0]
     max_pages = max(1, math.ceil(_engine.n_steps(t_max, dt) / K))
     use_bridge = bool(bridge) and model.noise_kind == "gaussian" and model.diffusive_position
-    runner = _Runner(model, loss, exit, score, dt, d, use_bridge, max_pages)
+    runner = _Runner(model, loss, exit, score, dt, d, use_bridge, max_pages, key)
     dtv = float(dt)
-    failed = 0
+    failed = diverged = 0
 
     # -- direct run: T0, entrance states on Σ, loops Σ -> A -> Σ ------------------------
     kd = jax.random.fold_in(key, _TAG_DIRECT)
-    init = jax.vmap(lambda _: model.init(theta0))(jnp.arange(n_direct))
+    init = jax.vmap(lambda _: model.init(theta0))(jnp.arange(_pad(n_direct)))
     st, stp, _, status = runner.run(init, np.zeros(n_direct, np.int64),
-                                    _keys(kd, 0, np.arange(n_direct)), z_s, -np.inf)
+                                    _keys(kd, 0, np.arange(_pad(n_direct))), z_s, -np.inf,
+                                    n_direct)[:4]
     reached = status == UP
     failed += int(np.sum(status == CAPPED))
+    diverged += int(np.sum(status == DIVERGED))
     if not reached.any():
         raise ValueError(f"no direct path from theta0 reached the level z_Sigma = {z_s:.4g} "
                          f"within t_max = {t_max:g}: lower levels[1] or raise t_max")
@@ -559,17 +693,21 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
     n_ent = int(reached.sum())
     # Σ -> A (or B) then A -> Σ: loop durations and fresh entrances (coming from A)
     st2, stp2, _, status2 = runner.run(ent_states, ent_steps,
-                                       _keys(kd, 1, np.arange(n_ent)), np.inf, z_a)
+                                       _keys(kd, 1, np.arange(_pad(n_ent))), np.inf, z_a,
+                                       n_ent)[:4]
     back = status2 == DOWN
     failed += int(np.sum(status2 == CAPPED))
+    diverged += int(np.sum(status2 == DIVERGED))
     if not back.any():
         raise ValueError("no direct path returned from Sigma to A: the levels are too "
                          "close to the exit (or A too small); lower levels")
+    n_back = int(back.sum())
     st3, stp3, _, status3 = runner.run(_take(st2, np.flatnonzero(back)), stp2[back],
-                                       _keys(kd, 2, np.arange(int(back.sum()))), z_s,
-                                       -np.inf)
+                                       _keys(kd, 2, np.arange(_pad(n_back))), z_s, -np.inf,
+                                       n_back)[:4]
     again = status3 == UP
     failed += int(np.sum(status3 == CAPPED))
+    diverged += int(np.sum(status3 == DIVERGED))
     loops = (stp3[again] - ent_steps[back][again]) * dtv
     if loops.size < 2:
         raise ValueError("fewer than 2 loops Sigma -> A -> Sigma in the direct run: raise "
@@ -583,10 +721,11 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
     pick = np.concatenate([np.asarray(jax.random.randint(
         jax.random.fold_in(jax.random.fold_in(key, r), _TAG_INIT), (n,), 0, n_mu))
         for r in range(n_runs)])
-    p_runs, iters, reac, fail_r = _ams_runs(runner, key, np.arange(n_runs),
-                                            _take(mu_states, pick), mu_steps[pick],
-                                            mu_start[pick], n, k, z_a, max_iterations)
+    p_runs, iters, reac, fail_r, div_r = _ams_runs(
+        runner, key, np.arange(n_runs), _take(mu_states, pick), mu_steps[pick],
+        mu_start[pick], n, k, z_a, max_iterations)
     failed += fail_r
+    diverged += div_r
     reac = np.concatenate(reac) * dtv if len(reac) else np.zeros(0)
     if failed:
         import warnings
@@ -594,6 +733,12 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         warnings.warn(f"{failed} paths or replicas reached neither A nor the exit within "
                       f"t_max = {t_max:g} (counted as failures to escape, which biases p "
                       f"low): raise t_max", RuntimeWarning, stacklevel=2)
+    if diverged:
+        import warnings
+
+        warnings.warn(f"{diverged} paths or replicas diverged (non-finite state; counted as "
+                      f"failures to escape): use a smaller dt or JAX_ENABLE_X64=1",
+                      _engine.DivergenceWarning, stacklevel=2)
     p_runs = np.asarray(p_runs)
     tf, tf_se = _mean_se(t_first)
     tl, tl_se = _mean_se(loops)
@@ -602,4 +747,5 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
                      t_loop=tl, t_loop_se=tl_se, t_reactive=tr, levels=(z_a, z_s),
                      iterations=np.asarray(iters), n_replicas=n, k=k, cost=runner.steps,
                      wall_time=_time.perf_counter() - t_start, dt=dtv,
-                     lr=_engine._lr_of(model), failed=failed)
+                     lr=_engine._lr_of(model), failed=failed,
+                     diverged=diverged)

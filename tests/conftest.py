@@ -7,6 +7,19 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
+# Strict dtype promotion: an accidental float32 + float64 or int + float mix in the package
+# is an error in the tests instead of a silent upcast (Python scalars stay weakly typed).
+# Tests marked ``standard_promotion`` call third-party code that mixes them on purpose
+# (optax's own ``1 - decay**count`` with a Python-float decay and an int32 count).
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+
+@pytest.fixture(autouse=True)
+def _dtype_promotion(request):
+    mode = "standard" if request.node.get_closest_marker("standard_promotion") else "strict"
+    with jax.numpy_dtype_promotion(mode):
+        yield
+
 
 class CountCompiles:
     """Counts XLA backend compilations while active (jax.monitoring events)."""

@@ -127,7 +127,10 @@ def test_examples_cover_the_seed_experiments():
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_runs_tiny(tmp_path, path, capsys):
     cfg = tomllib.loads(path.read_text())
+    ams = cfg["run"].get("method") == "ams"
     sets = ["run.n_paths=16", "run.t_max=5.0", "run.block=8"]
+    if ams:  # few replicas (an AMS run has no paths or blocks)
+        sets = ["run.n_replicas=16", "run.k=8", "run.n_runs=4", "run.t_max=5.0"]
     cmd = "run"
     if "sweep" in cfg:  # first and last value of every swept list
         cmd = "sweep"
@@ -142,7 +145,11 @@ def test_example_runs_tiny(tmp_path, path, capsys):
     folders = sorted((out / "points").glob("*")) if cmd == "sweep" else [out]
     for f in folders:
         s = json.loads((f / "summary.json").read_text())
-        assert s["n_paths"] == 16 and s["t_max"] == 5.0
+        assert s["t_max"] == 5.0
+        if ams:
+            assert s["method"] == "ams" and s["n_replicas"] == 16
+            continue
+        assert s["n_paths"] == 16
         assert (f / "survival.png").stat().st_size > 0
     if cmd == "sweep":
         rows = json.loads((out / "sweep.json").read_text())["points"]
@@ -916,3 +923,160 @@ def test_sweep_crossing_list_values(tmp_path, capsys):
     rows = strict_json(out / "sweep.json")["points"]
     assert [r["landscape.hessian"] for r in rows] == [[1.0, 2.0]] * 2 + [[2.0, 2.0]] * 2
     assert (out / "rate_vs_lr.png").stat().st_size > 0
+
+
+# == [run] method = "ams": sd.escape_ams from the command line ===========================
+
+# SMALL's double well at ΔU/T = 2 with few replicas: the AMS programs compile once (the
+# bulk of the time); every AMS run below has these settings, so later ones compile nothing
+AMS_KEYS = 'method = "ams"\nn_replicas = 16\nk = 8\nn_runs = 4\n'
+AMS = SMALL.replace("n_paths = 60\n", AMS_KEYS).replace("block = 25\n", "")
+
+
+@pytest.fixture(scope="module")
+def ams_run(tmp_path_factory):
+    """A finished `sdesim run` of AMS: (config path, folder, stdout)."""
+    d = tmp_path_factory.mktemp("ams")
+    cfg = d / "c.toml"
+    cfg.write_text(AMS)
+    out = d / "o"
+    code = cli.main(["run", str(cfg), "--out", str(out), "--no-progress"])
+    return cfg, out, code
+
+
+def test_ams_run_writes_its_summary(ams_run, capsys):
+    cfg, out, code = ams_run
+    assert code == 0
+    s = strict_json(out / "summary.json")
+    assert s["method"] == "ams" and s["config"]["run"]["method"] == "ams"
+    assert (s["n_replicas"], s["k"], s["n_runs"], s["seed"]) == (16, 8, 4, 3)
+    assert 0 < s["p_ci95"][0] <= s["p"] <= s["p_ci95"][1] < 1
+    lo, hi = s["mean_time_ci95"]
+    assert 0 < lo <= s["mean_time"] <= hi < np.inf
+    assert s["rate"] == pytest.approx(1 / s["mean_time"])
+    assert s["rate_ci95"] == pytest.approx([1 / hi, 1 / lo])
+    assert s["reference"]["formula"].startswith("F4")
+    assert s["ratio_to_reference"] == pytest.approx(s["mean_time"] / s["reference"]
+                                                    ["mean_time"])
+    assert s["run_hash"] == json.loads((out / "run.json").read_text())["run_hash"]
+    assert sorted(p.name for p in out.iterdir()) == ["ams.npz", "run.json", "summary.json"]
+    # the same call from Python: the CLI adds nothing to the estimate
+    loss = sd.landscapes.DoubleWell(1.0)
+    th0, ex = loss.basin("left")
+    ref = sd.escape_ams(sd.models.Langevin(0.5), loss, th0, ex, dt=0.01, t_max=200.0,
+                        key=jax.random.key(3), n_replicas=16, k=8, n_runs=4)
+    assert (s["p"], s["mean_time"]) == (ref.p, ref.mean_time())
+
+
+def test_ams_resume_reuses_the_finished_run(ams_run, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    cfg, done, code = ams_run
+    assert code == 0
+    out = tmp_path / "o"
+    shutil.copytree(done, out)
+    before = json.loads((done / "summary.json").read_text())
+    assert cli.main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 2
+    one_line_error(capsys, "pass --resume")
+
+    def no_simulation(*a, **k):
+        raise AssertionError("a finished AMS run was simulated again")
+
+    monkeypatch.setattr(sd, "escape_ams", no_simulation)
+    assert cli.main(["run", str(cfg), "--out", str(out), "--no-progress", "--resume"]) == 0
+    assert "finished: its result (ams.npz) is reused" in capsys.readouterr().out
+    after = json.loads((out / "summary.json").read_text())
+    assert (after["p"], after["mean_time_ci95"]) == (before["p"], before["mean_time_ci95"])
+    # a result of another run is refused, naming it
+    (out / "ams.npz").write_bytes(b"not a result")
+    assert cli.main(["run", str(cfg), "--out", str(out), "--no-progress", "--resume"]) == 2
+    one_line_error(capsys, f"{out / 'ams.npz'} is unreadable")
+    # Ctrl-C before the result is saved: the message says so
+    (out / "ams.npz").unlink()
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sd, "escape_ams", interrupted)
+    assert cli.main(["run", str(cfg), "--out", str(out), "--no-progress", "--resume"]) == 130
+    assert (f"interrupted before the first AMS result finished; {out} holds only the run's "
+            f"settings") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("config, needle", [
+    (AMS.replace("k = 8", "k = 16"),
+     "[run] k = 16: expected k < n_replicas = 16"),
+    (AMS.replace("n_replicas = 16\nk = 8", "k = 200"),
+     "[run] k = 200: expected k < n_replicas = 200 (the default)"),
+    (AMS.replace("n_runs = 4", "n_runs = 1"), "[run] n_runs = 1: expected an integer >= 2"),
+    (AMS.replace("n_replicas = 16", "n_replicas = 1"),
+     "[run] n_replicas = 1: expected an integer >= 2"),
+    (AMS + "levels = [-0.8, -0.9]\n", "[run] levels = [-0.8, -0.9]: expected [z_A, z_Sigma]"),
+    (AMS + "levels = [-0.9]\n", "[run] levels = [-0.9]: expected [z_A, z_Sigma]"),
+    (AMS + "levels = [-2.0, -0.8]\n",
+     "[run] levels = [-2.0, -0.8]: z_A must be >= score(theta0) = -1"),
+    (AMS + "levels = [-0.9, 0.5]\n", "[run] levels = [-0.9, 0.5]: z_Sigma must be < 0"),
+    (AMS + "n_direct = 1.5\n", "[run] n_direct = 1.5: expected an integer"),
+    (AMS.replace('"ams"', '"splitting"'),
+     "[run] method = 'splitting': expected one of \"direct\", \"ams\""),
+    (SMALL + "n_replicas = 16\n",
+     "[run] n_replicas is a key of method = \"ams\" (adaptive multilevel splitting), but "
+     "[run] has no method (the default is \"direct\"): set method = \"ams\" or remove "
+     "n_replicas"),
+    (SMALL.replace("seed = 3", 'method = "direct"\nlevels = [-0.9, -0.8]'),
+     "[run] levels is a key of method = \"ams\""),
+    (SMALL + '[sweep]\n"run.k" = [4, 8]\n', "sweep point 0 (run.k=4): [run] k is a key of "
+                                            "method = \"ams\""),
+    (AMS, "--paths 10: sets [run] n_paths, which method = \"ams\" does not use"),
+], ids=lambda x: x if len(x) < 40 else None)
+def test_ams_config_errors(tmp_path, capsys, config, needle):
+    path = write(tmp_path, config)
+    cmd = "sweep" if "[sweep]" in config else "run"
+    extra = ["--paths", "10"] if needle.startswith("--paths") else []
+    assert cli.main([cmd, path, "--check", *extra]) == 2
+    one_line_error(capsys, needle)
+    out = tmp_path / "o"
+    assert cli.main([cmd, path, "--out", str(out), "--no-progress", *extra]) == 2
+    one_line_error(capsys, needle)
+    assert not out.exists()
+
+
+def test_ams_ignores_the_direct_keys(tmp_path, capsys):
+    """n_paths, block and lanes are the direct method's: an AMS run does not need them
+    (and ignores them, so `--set run.method=ams` switches any config)."""
+    assert cli.main(["run", write(tmp_path, AMS), "--check"]) == 0
+    assert cli.main(["run", write(tmp_path, SMALL), "--check", "--set", "run.method=ams"]) == 0
+    assert cli.main(["run", write(tmp_path, SMALL.replace("n_paths = 60\n", "")),
+                     "--check"]) == 2
+    one_line_error(capsys, "[run] is missing 'n_paths'")
+
+
+def test_sweep_mixes_methods(ams_run, tmp_path, capsys):
+    """"run.method" swept: the AMS point takes the AMS keys, the direct point ignores
+    them; rows, CSV and plot name the method. The AMS point equals the AMS run."""
+    _, done, code = ams_run
+    assert code == 0
+    sweep = SMALL.replace("seed = 3", "seed = 3\n" + AMS_KEYS.replace(
+        'method = "ams"\n', "")) + '[sweep]\n"run.method" = ["direct", "ams"]\n'
+    out = tmp_path / "s"
+    assert cli.main(["sweep", write(tmp_path, sweep), "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "[1/2] run.method=direct: " in printed and "[2/2] run.method=ams: AMS, 4 runs" \
+        in printed
+    data = strict_json(out / "sweep.json")
+    direct, ams = data["points"]
+    assert (direct["method"], ams["method"]) == ("direct", "ams")
+    assert direct["n_paths"] == 60 and "n_paths" not in ams
+    run = json.loads((done / "summary.json").read_text())
+    assert (ams["p"], ams["mean_time"], ams["mean_time_ci95"]) == \
+        (run["p"], run["mean_time"], run["mean_time_ci95"])
+    for r in (direct, ams):
+        lo, hi = r["mean_time_ci95"]
+        assert 0 < lo <= r["mean_time"] <= hi < np.inf
+    rows = read_csv(out / "sweep.csv")
+    assert {"method", "mean_time_lo", "mean_time_hi", "p"} <= set(rows.dtype.names)
+    assert np.isnan(rows["n_paths"][1]) and rows["mean_time_hi"][1] == pytest.approx(
+        ams["mean_time_ci95"][1])
+    assert (out / "rate_vs_point.png").stat().st_size > 0
+    assert strict_json(out / "points" / "001" / "summary.json")["method"] == "ams"
+    assert (out / "points" / "000" / "paths.csv").exists()

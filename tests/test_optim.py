@@ -249,6 +249,7 @@ BASELINES = {
 }
 
 
+@pytest.mark.standard_promotion  # the baselines are optax's own adam/sgd code
 @pytest.mark.parametrize("name", BASELINES)
 def test_injected_optimizer_reproduces_constant_optax_bit_for_bit(name):
     # The numbers moved into the state; the arithmetic did not change: 300 steps on a
@@ -403,6 +404,7 @@ def small_run(opt, **kw):
                                progress=False, **kw)
 
 
+@pytest.mark.standard_promotion  # the old construction is optax.adam itself
 def test_lr_and_beta_sweeps_compile_once_and_paths_match_the_old_construction(
         count_compiles):
     base = small_run(optim.adam(0.2))  # lr read from the optimizer

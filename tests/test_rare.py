@@ -18,10 +18,11 @@ def _direct_probability(model, loss, start, exit, score, level_a, dt, n, key):
     """P(exit before score <= level_a | start) for the same discrete chain (the AMS
     kernel, bridge included), by brute force over ``n`` independent lanes."""
     runner = rare._Runner(model, loss, exit, score, dt, start.shape[0],
-                          model.diffusive_position, 100_000)
-    st = jnp.broadcast_to(jnp.asarray(start, jnp.result_type(float)), (n, start.shape[0]))
-    _, _, _, status = runner.run(st, np.zeros(n, np.int64), rare._keys(key, 0, np.arange(n)),
-                                 np.inf, level_a)
+                          model.diffusive_position, 100_000, key)
+    w = rare._pad(n)  # lane widths are powers of two; the first n lanes are real
+    st = jnp.broadcast_to(jnp.asarray(start, jnp.result_type(float)), (w, start.shape[0]))
+    status = runner.run(st, np.zeros(n, np.int64), rare._keys(key, 0, np.arange(w)),
+                        np.inf, level_a, n)[3]
     assert np.all((status == rare.EXITED) | (status == rare.DOWN))
     return float(np.mean(status == rare.EXITED))
 
@@ -67,6 +68,35 @@ def test_ams_agrees_with_direct_simulation_and_f4_at_a_moderate_barrier():
     assert s["method"] == "ams" and s["mean_time"] == r.mean_time()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["langevin", "underdamped", "momentum", "sgd-algorithm"])
+def test_ams_agrees_with_direct_simulation_of_the_same_chain(name):
+    # ΔU/T = 6 in the 1-D double well, where direct simulation finishes (2 000 paths, all
+    # escape): AMS (200 replicas × 8 runs) and direct simulation estimate the mean escape
+    # time of the same discrete chain (Gaussian SDE, phase-space SDE, real optimizer
+    # iterations with injected noise), so their 95% intervals must overlap. Overlap of two
+    # 95% intervals fails when the estimates differ by more than ~2.8 combined standard
+    # errors (equal SEs): a real bias of the AMS cycle formula (e.g. the loop time or the
+    # entrance law on Σ wrong) of 30% or more is caught (the AMS interval is ±25–50%).
+    b = 6
+    models = {
+        "langevin": (sd.models.Langevin(1 / b), 0.01),
+        "underdamped": (sd.models.Underdamped(1.0, 2.0, 1 / b), 0.01),
+        "momentum": (sd.models.Momentum(0.05, 0.9, sd.noise.isotropic(2 / b / 0.05)), 0.05),
+        "sgd-algorithm": (sd.optim.Algorithm(sd.optim.sgd(0.05),
+                                             noise=sd.noise.isotropic(2 / b / 0.05)), 0.05),
+    }
+    model, dt = models[name]
+    d = sd.escape(model, DW, TH0, EXIT, n_paths=2000, dt=dt, t_max=2e4, key=jax.random.key(1),
+                  progress=False)
+    assert d.n_censored == 0 and d.n_diverged == 0
+    r = sd.escape_ams(model, DW, TH0, EXIT, dt=dt, key=jax.random.key(2), n_replicas=200,
+                      n_runs=8)
+    assert r.failed == 0 and r.diverged == 0
+    (dlo, dhi), (alo, ahi) = d.mean_time_ci(), r.mean_time_ci()
+    assert alo < dhi and dlo < ahi, (name, d.mean_time(), (dlo, dhi), r.mean_time(), (alo, ahi))
+
+
 def test_ams_is_reproducible():
     kw = dict(dt=0.01, key=jax.random.key(3), n_replicas=16, n_runs=2, n_direct=32)
     a = sd.escape_ams(sd.models.Langevin(0.25), DW, TH0, EXIT, **kw)
@@ -93,6 +123,7 @@ def test_ams_runs_every_kind_of_model(model):
     (dict(k=20), ValueError, "k must be"),
     (dict(levels=(-0.5, -0.7)), ValueError, "levels"),
     (dict(levels=(-1.5, -0.7)), ValueError, "levels"),
+    (dict(levels=(-0.5, 0.1)), ValueError, "levels: z_Sigma"),
     (dict(score=lambda th: -th[0]), ValueError, "score"),
     (dict(score="x"), TypeError, "score"),
     (dict(score=lambda th: th), ValueError, "score must return a scalar"),

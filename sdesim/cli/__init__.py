@@ -23,6 +23,8 @@ atomically when its block finishes — the resume points), then ``summary.json``
 JSON), ``paths.csv``, ``survival.png``, ``histogram.png`` (and for a sweep ``sweep.json``,
 ``sweep.csv``, ``rate_vs_<param>.png``). Paths are global indices of the seed's stream
 (``escape(first_path=...)``), so the blocks of a resumed run equal one uninterrupted run.
+With ``[run] method = "ams"`` (``sd.escape_ams``, one call) the folder holds ``run.json``,
+``ams.npz`` (the result and the run's hash) and ``summary.json`` (``"method": "ams"``).
 """
 
 from .build import build

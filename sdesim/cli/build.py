@@ -41,6 +41,15 @@ EXIT_FILLED = ("fn", "dim")
 RUN = {k: Key(k, t, k in ("n_paths", "dt", "t_max")) for k, t in (
     ("n_paths", "int"), ("dt", "number"), ("t_max", "number"), ("seed", "int"),
     ("lanes", "int"), ("bridge", "bool"), ("block", "int"))}
+# [run] method: "direct" (sd.escape, in blocks; the default) or "ams" (sd.escape_ams, one
+# call). The keys of the AMS method are escape_ams's arguments (its defaults apply when
+# left out); the direct method's own keys are not used by it (and not required).
+METHODS = ("direct", "ams")
+AMS_RUN = {k: Key(k, t) for k, t in (
+    ("n_replicas", "int"), ("k", "int"), ("n_runs", "int"), ("levels", "vec"),
+    ("n_direct", "int"), ("max_iterations", "int"))}
+DIRECT_ONLY = ("n_paths", "lanes", "block")
+RUN.update({"method": Key("method", METHODS), **AMS_RUN})
 
 
 def has_data_model(cls, need=("grad_cov",)):
@@ -297,13 +306,19 @@ def build(cfg, reference=True, *, warn_unstable=False):
         where = "[landscape] theta0" if "theta0" in ls else "the basin's start theta0"
         raise ConfigError(f"{where} = {theta0.tolist()}: must be finite")
     model = _model(mc, loss, theta0)
-    n = rc["n_paths"]
-    run = dict(n_paths=n, dt=float(rc.get("dt", mc.get("lr", 0.0))), t_max=float(rc["t_max"]),
-               key=jax.random.key(int(rc.get("seed", 0))), bridge=bool(rc.get("bridge", True)),
-               block=int(rc.get("block", _default_block(n))))
-    if "lanes" in rc:
-        run["lanes"] = int(rc["lanes"])
+    if rc.get("method") == "ams":
+        run = _ams_run(rc, mc)
+    else:
+        n = rc["n_paths"]
+        run = dict(n_paths=n, dt=float(rc.get("dt", mc.get("lr", 0.0))),
+                   t_max=float(rc["t_max"]), key=jax.random.key(int(rc.get("seed", 0))),
+                   bridge=bool(rc.get("bridge", True)),
+                   block=int(rc.get("block", _default_block(n))))
+        if "lanes" in rc:
+            run["lanes"] = int(rc["lanes"])
     _engine_checks(cfg, model, loss, theta0, exit, run, warn_unstable)
+    if run.get("method") == "ams":
+        _ams_checks(cfg, theta0, exit, run)
     ref = None
     if reference:  # the closed form, where one applies (sdesim.theory.reference)
         from sdesim import theory
@@ -330,11 +345,50 @@ def _engine_checks(cfg, model, loss, theta0, exit, run, warn_unstable=False):
                  else "the basin")
         raise ConfigError(f"{src} {theta0.tolist()} is already outside {where}: every path "
                           f"would 'escape' at the first step; start inside the exit region")
-    _call(places, engine.check_inputs, model, loss, theta0, exit, run["n_paths"], run["dt"],
-          run["t_max"], run["key"])
+    _call(places, engine.check_inputs, model, loss, theta0, exit, run.get("n_paths", 1),
+          run["dt"], run["t_max"], run["key"])
     warn = engine.warn_if_unstable
     if warn_unstable and warn is not None:  # the stability warning sd.escape would give
         _call(places, warn, model, loss, th, run["dt"])
+
+
+def _ams_run(rc, mc):
+    """The arguments of ``sd.escape_ams`` (``method`` = "ams" besides): [run]'s AMS keys
+    that are given (escape_ams's defaults for the others), dt, t_max (the longest replica
+    segment), the key from the seed as for the direct method, bridge."""
+    import jax
+
+    run = dict(method="ams", dt=float(rc.get("dt", mc.get("lr", 0.0))),
+               t_max=float(rc["t_max"]), key=jax.random.key(int(rc.get("seed", 0))),
+               bridge=bool(rc.get("bridge", True)))
+    for k in AMS_RUN:
+        if k in rc:
+            run[k] = tuple(float(v) for v in rc[k]) if k == "levels" else int(rc[k])
+    return run
+
+
+def _ams_checks(cfg, theta0, exit, run):
+    """What ``escape_ams`` checks of its score and levels before it runs, naming the key:
+    the default score of the exit (sdesim.rare.default_score; 0 on the exit's boundary,
+    negative inside) and ``score(theta0) <= z_A < z_Sigma < 0``."""
+    import jax.numpy as jnp
+
+    from sdesim import rare
+
+    rc = cfg["run"]
+    score = _call([("exit", cfg.get("exit")), ("landscape", cfg["landscape"])],
+                  rare.default_score, exit, jnp.asarray(theta0, jnp.result_type(float)))
+    s0 = float(score(jnp.asarray(theta0, jnp.result_type(float))))
+    if "levels" not in run:
+        return
+    z_a, z_s = run["levels"]
+    if not s0 <= z_a:
+        raise ConfigError(f"[run] levels = {rc['levels']!r}: z_A must be >= score(theta0) = "
+                          f"{s0:.6g} (the start's score; A = {{score <= z_A}} holds the "
+                          f"minimum)")
+    if not z_s < 0:
+        raise ConfigError(f"[run] levels = {rc['levels']!r}: z_Sigma must be < 0, the score "
+                          f"on the exit's boundary (score(theta0) = {s0:.6g})")
 
 
 def _default_block(n_paths):

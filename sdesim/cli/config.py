@@ -4,6 +4,18 @@ every section against the registry (:mod:`sdesim.cli.registry`), and sweep point
 Everything here is static: types, names, required keys and the ``[run]`` values. Values
 that only the package can judge (a negative sharpness, a matrix that is not positive
 definite) are checked when the objects are built (:mod:`sdesim.cli.build`).
+
+``[run]``: ``dt``, ``t_max``, ``seed`` (the key ``jax.random.key(seed)``), ``bridge``, and
+``method``: ``"direct"`` (the default: ``sd.escape`` on ``n_paths`` paths, in blocks of
+``block`` paths, ``lanes``) or ``"ams"`` (``sd.escape_ams``, one call: ``n_replicas`` >= 2,
+``k`` (1 <= k < n_replicas), ``n_runs`` >= 2 (the interval comes from their spread),
+``levels = [z_A, z_Sigma]`` (z_A < z_Sigma < 0; the default score of the exit is 0 on its
+boundary), ``n_direct`` >= 2, ``max_iterations`` >= 1, each escape_ams's default when left
+out; ``t_max`` is the longest segment of a replica). The AMS keys with the direct method
+are refused, naming the key, except in a sweep over ``"run.method"``, where they are the
+AMS points' settings; the direct keys (``n_paths``, ``block``, ``lanes``) are not needed
+by method = "ams" and are ignored there, so ``--set run.method=ams`` switches any config
+(``--paths`` with only AMS points is refused: it would set nothing).
 """
 
 from __future__ import annotations
@@ -77,8 +89,10 @@ def _required(keys):
     return [k for k, key in keys.items() if key.required]
 
 
-def validate(cfg):
-    """Check a config dict (no [sweep] overrides applied); raise ConfigError naming the key."""
+def validate(cfg, methods_swept=None):
+    """Check a config dict (no [sweep] overrides applied); raise ConfigError naming the key.
+    ``methods_swept``: the config is a point of a sweep over "run.method" (its keys of the
+    other method are then ignored, not refused); default: whether ``cfg`` sweeps it."""
     import importlib
 
     _b = importlib.import_module("sdesim.cli.build")  # the module, not cli.build()
@@ -135,14 +149,71 @@ def validate(cfg):
                               f"data model ({', '.join(with_data)}), not {lname}; use "
                               f"{', '.join(others[:-1])} or {others[-1]}")
     algorithm = mname == _b.ALGORITHM
+    ams = cfg["run"].get("method") == "ams"
     _check_table("run", cfg["run"], _b.RUN, [k for k in _required(_b.RUN)
-                                             if not (k == "dt" and algorithm)], skip=())
+                                             if not (k == "dt" and algorithm)
+                                             and not (k in _b.DIRECT_ONLY and ams)], skip=())
+    if methods_swept is None:
+        methods_swept = "run.method" in cfg.get("sweep", {})
+    _check_method(cfg["run"], methods_swept)
     if algorithm and cfg["run"].get("dt", mc["lr"]) != mc["lr"]:
         raise ConfigError(f"[run] dt = {cfg['run']['dt']} but [model] lr = {mc['lr']}: a "
                           f"discrete optimizer runs one iteration per step, dt = lr (leave "
                           f"dt out)")
     _check_run(cfg["run"], mc.get("lr") if algorithm else None)
     return cfg
+
+
+def _check_method(rc, methods_swept=False):
+    """The AMS keys need method = "ams" (outside a sweep over "run.method", where they
+    are the AMS points' settings); the direct keys are ignored by method = "ams"."""
+    import importlib
+
+    _b = importlib.import_module("sdesim.cli.build")
+    if rc.get("method", "direct") == "direct" and not methods_swept:
+        for k in _b.AMS_RUN:
+            if k in rc:
+                has = ('method = "direct"' if "method" in rc
+                       else 'no method (the default is "direct")')
+                raise ConfigError(f"[run] {k} is a key of method = \"ams\" (adaptive "
+                                  f"multilevel splitting), but [run] has {has}: set method = "
+                                  f"\"ams\" or remove {k}")
+
+
+# [run] keys of method = "ams": the least value and what the key counts
+AMS_MIN = {"n_replicas": (2, "replicas per AMS run"),
+           "k": (1, "replicas killed per AMS iteration at least"),
+           "n_runs": (2, "independent AMS runs: the interval comes from their spread"),
+           "n_direct": (2, "paths of the direct run that measures the cycle times"),
+           "max_iterations": (1, "AMS iterations per run at most")}
+
+
+def ams_default(name):
+    import inspect
+
+    from sdesim import rare
+
+    return inspect.signature(rare.escape_ams).parameters[name].default
+
+
+def _check_ams(rc):
+    for k, (least, what) in AMS_MIN.items():
+        if k in rc and rc[k] < least:
+            raise ConfigError(f"[run] {k} = {rc[k]}: expected an integer >= {least} ({what})")
+    if "k" in rc:
+        n = rc.get("n_replicas", ams_default("n_replicas"))
+        if rc["k"] >= n:
+            given = "" if "n_replicas" in rc else " (the default)"
+            raise ConfigError(f"[run] k = {rc['k']}: expected k < n_replicas = {n}{given} "
+                              f"(k replicas are killed per AMS iteration; default "
+                              f"n_replicas // 4)")
+    if "levels" in rc:
+        lv = rc["levels"]
+        if len(lv) != 2 or not all(math.isfinite(v) for v in lv) or not lv[0] < lv[1]:
+            raise ConfigError(f"[run] levels = {lv!r}: expected [z_A, z_Sigma], two finite "
+                              f"scores with z_A < z_Sigma (A = {{score <= z_A}} around the "
+                              f"minimum, Sigma = {{score = z_Sigma}}; the score is negative "
+                              f"inside the exit and 0 on its boundary)")
 
 
 def _check_run(rc, lr=None):
@@ -152,7 +223,8 @@ def _check_run(rc, lr=None):
     for k in ("n_paths", "block", "lanes"):
         if k in rc and rc[k] < 1:
             raise ConfigError(f"[run] {k} = {rc[k]}: expected an integer >= 1")
-    if rc["n_paths"] > MAX_PATHS:
+    _check_ams(rc)
+    if rc.get("n_paths", 0) > MAX_PATHS:
         raise ConfigError(f"[run] n_paths = {rc['n_paths']}: at most {MAX_PATHS} (2**31 - 1) "
                           f"paths per run (the engine indexes paths with 32-bit integers); "
                           f"split the work over several seeds")
@@ -316,7 +388,7 @@ def points(cfg):
             for k, v in over.items():
                 _set(pc, k, v)
             try:
-                validate(pc)
+                validate(pc, methods_swept="run.method" in sw)
             except ConfigError as err:
                 raise ConfigError(f"sweep point {len(out)} ({describe(over)}): {err}") from None
             out.append((over, pc))

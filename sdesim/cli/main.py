@@ -18,6 +18,7 @@ from .config import (
     DEFAULT_CONFIG,
     MAX_PATHS,
     ConfigError,
+    ams_default,
     describe,
     load_config,
     points,
@@ -73,7 +74,16 @@ def _config_from_args(args):
         if not lo <= args.seed <= hi:
             raise ConfigError(f"--seed {args.seed}: {seed_rule()}")
         over.append(f"run.seed={args.seed}")
-    return load_config(args.config, over)
+    cfg = load_config(args.config, over)
+    if args.paths is not None and all(_is_ams(pc["run"]) for _, pc in points(cfg)):
+        raise ConfigError(f"--paths {args.paths}: sets [run] n_paths, which method = \"ams\" "
+                          f"does not use; set the replicas per AMS run with --set "
+                          f"run.n_replicas=N")
+    return cfg
+
+
+def _is_ams(rc):
+    return rc.get("method") == "ams"
 
 
 def _build_point(i, over, pc, n_points, **kw):
@@ -101,6 +111,8 @@ def cmd_run(args, progress):
         return _check_only([({}, cfg)])
     out = progress.out = _out_dir(args)
     model, loss, theta0, exit, run, ref = build(cfg)
+    if _is_ams(run):
+        return _run_ams(args, cfg, out, progress, (model, loss, theta0, exit, run, ref))
     rec = R.start_folder(out, cfg, args.resume)
     progress.folder = out
     progress.total = len(R.block_layout(run["n_paths"], run["block"]))
@@ -116,6 +128,37 @@ def cmd_run(args, progress):
     print(R.report(res, ref, summary))
     print(f"simulation {seconds:.1f} s; results in {out}/ (summary.json, paths.csv, "
           f"survival.png, histogram.png)")
+    return 0
+
+
+def _ams_notice(args, run, where=""):
+    if not args.no_progress:  # escape_ams is one call: no progress bar
+        n, runs = (run.get(k, ams_default(k)) for k in ("n_replicas", "n_runs"))
+        print(f"{where}AMS: {runs} runs x {n} replicas (one call, no progress bar) ...",
+              file=sys.stderr, flush=True)
+
+
+def _run_ams(args, cfg, out, progress, built):
+    """``sdesim run`` with [run] method = "ams": one sd.escape_ams call, its result saved
+    (ams.npz) and summarized (summary.json); a finished run in ``out`` is reused."""
+    model, loss, theta0, exit, run, ref = built
+    rec = R.start_folder(out, cfg, args.resume)
+    progress.folder = out
+    progress.total = 1
+    progress.unit = ("AMS result", "AMS results")
+    t0 = time.perf_counter()
+    if not (out / R.AMS_FILE).exists():
+        _ams_notice(args, run)
+    res, loaded = R.simulate_ams(out, model, loss, theta0, exit, run, cfg["run"],
+                                 run_hash=rec["run_hash"], progress=progress)
+    summary = R.write_ams_results(out, cfg, res, ref, rec["run_hash"],
+                                  time.perf_counter() - t0)
+    if loaded:
+        print(f"{out} holds this AMS run, finished: its result ({R.AMS_FILE}) is reused, "
+              f"not simulated again")
+    print(R.report_ams(res, ref, summary))
+    print(f"AMS {res.wall_time:.1f} s ({res.cost:.3g} lane-steps); results in {out}/ "
+          f"(summary.json, {R.AMS_FILE})")
     return 0
 
 
@@ -137,17 +180,25 @@ def cmd_sweep(args, progress):
         try:
             R.check_folder(pdir, pc, "auto", flag="point folder")
             rec = R.record(pc)
-            R.load_blocks(pdir / "blocks", R.block_layout(b[4]["n_paths"], b[4]["block"]),
-                          rec["run_hash"])
+            if _is_ams(b[4]):
+                R.load_ams(pdir, rec["run_hash"])
+            else:
+                R.load_blocks(pdir / "blocks", R.block_layout(b[4]["n_paths"],
+                                                              b[4]["block"]),
+                              rec["run_hash"])
         except ConfigError as err:
             raise ConfigError(f"sweep point {i} ({describe(over)}): {err}") from None
         hashes.append(rec["run_hash"])
     R.start_folder(out, cfg, args.resume)
     progress.folder = out
-    progress.total = sum(len(R.block_layout(b[4]["n_paths"], b[4]["block"])) for b in built)
+    progress.total = sum(1 if _is_ams(b[4]) else len(R.block_layout(b[4]["n_paths"],
+                                                                     b[4]["block"]))
+                         for b in built)
+    if any(_is_ams(b[4]) for b in built):
+        progress.unit = ("block or AMS result", "blocks and AMS results")
     zipped, cross, _ = sweep_spec(cfg)
-    total = sum(b[4]["n_paths"] for b in built)
-    bar = _bar(total, not args.no_progress, f"sweep ({len(pts)} points)")
+    total = sum(b[4].get("n_paths", 0) for b in built)  # the bar counts direct paths
+    bar = _bar(total, not args.no_progress and total > 0, f"sweep ({len(pts)} points)")
     rows = []
     t0 = time.perf_counter()
     try:
@@ -157,15 +208,30 @@ def cmd_sweep(args, progress):
             R.start_folder(pdir, pc, "auto", flag="point folder")
             if bar is not None:
                 bar.n_start = bar.n
-                bar.esc_start = sum(r["n_escaped"] for r in rows)
-                bar.set_description(f"point {i + 1}/{len(pts)}")
+                bar.esc_start = sum(r.get("n_escaped", 0) for r in rows)
+                bar.set_description(f"point {i + 1}/{len(pts)}"
+                                    + (" (AMS)" if _is_ams(run) else ""))
             tp = time.perf_counter()
-            res, seconds = R.simulate_blocks(pdir, model, loss, theta0, exit, run, bar,
-                                             run_hash=hashes[i], progress=progress)
-            summary = R.write_results(pdir, pc, res, ref, seconds, time.perf_counter() - tp)
-            rows.append(R.sweep_row(i, over, res, ref, seconds))
-            print(f"[{i + 1}/{len(pts)}] {describe(over)}: {R.report(res, ref, summary)}",
-                  flush=True)
+            if _is_ams(run):
+                if not (pdir / R.AMS_FILE).exists() and bar is None:
+                    _ams_notice(args, run, f"[{i + 1}/{len(pts)}] ")
+                try:
+                    res, _ = R.simulate_ams(pdir, model, loss, theta0, exit, run, pc["run"],
+                                            run_hash=hashes[i], progress=progress)
+                except ConfigError as err:
+                    raise ConfigError(f"sweep point {i} ({describe(over)}): {err}") from None
+                summary = R.write_ams_results(pdir, pc, res, ref, hashes[i],
+                                              time.perf_counter() - tp)
+                rows.append(R.sweep_row_ams(i, over, res, ref))
+                line = R.report_ams(res, ref, summary)
+            else:
+                res, seconds = R.simulate_blocks(pdir, model, loss, theta0, exit, run, bar,
+                                                 run_hash=hashes[i], progress=progress)
+                summary = R.write_results(pdir, pc, res, ref, seconds,
+                                          time.perf_counter() - tp)
+                rows.append(R.sweep_row(i, over, res, ref, seconds))
+                line = R.report(res, ref, summary)
+            print(f"[{i + 1}/{len(pts)}] {describe(over)}: {line}", flush=True)
     finally:
         if bar is not None:
             bar.close()
@@ -230,6 +296,7 @@ examples:
   sdesim run my.toml --resume                  # continue an interrupted run
   sdesim run my.toml --set model.lr=0.05 --set run.t_max=100 --paths 200
   sdesim sweep examples/zhou_sgd_vs_adam.toml --out results/zhou  # one point per value
+  sdesim run examples/kramers_ams.toml         # [run] method = "ams": a rare escape
   sdesim figures --list; sdesim figures levy_escape
 """
 

@@ -351,8 +351,12 @@ def help_lines():
         lines.append(f"[model.noise] kind = {name}: {fmt(e.keys)}")
     for name, e in reg.exits.items():
         lines.append(f"[exit] kind = {name}: {fmt(e.keys)}")
-    lines.append(f"[run] {', '.join(_b.RUN)}  (block = paths per saved block, the resume "
+    direct = [k for k in _b.RUN if k not in _b.AMS_RUN and k != "method"]
+    lines.append(f"[run] {', '.join(direct)}  (block = paths per saved block, the resume "
                  f"unit)")
+    lines.append(f"[run] method = {' | '.join(_b.METHODS)} (default direct); method = ams "
+                 f"(sd.escape_ams): {', '.join(_b.AMS_RUN)}, with dt, t_max (the longest "
+                 f"segment), seed, bridge; n_paths, lanes, block are not used")
     lines.append('[sweep] "SECTION.KEY" = [values...] (lists zipped; cross = ["KEY"] for '
                  "all combinations)")
     lines.append("(* = required; numbers may be lists where the constructor takes an array)")

@@ -7,6 +7,10 @@ atomically when its block finishes), then ``summary.json``, ``paths.csv``,
 ``survival.png``, ``histogram.png``. The CLI never writes into a folder that holds
 anything but its own run: a non-empty ``--out`` without ``run.json`` is refused, and a
 block file whose hash is not the run's is refused, not reused.
+
+A run of ``[run] method = "ams"`` (one ``sd.escape_ams`` call) has no blocks: its folder
+holds ``run.json``, ``ams.npz`` (the ``AMSResult`` and the run's hash, written atomically
+when the call returns: the resume point, reused by ``--resume``) and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -60,11 +64,13 @@ def config_json(obj):
     return obj
 
 
-def strict(obj):
+def strict(obj, reasons=None):
     """``obj`` with every non-finite float replaced by ``None`` and a ``KEY_note`` string
-    beside it giving the reason (the ``config`` entry keeps "inf" as a string)."""
+    beside it giving the reason (``reasons``: notes by key, over the direct method's; the
+    ``config`` entry keeps "inf" as a string)."""
     import numpy as np
 
+    why = _REASONS if reasons is None else {**_REASONS, **reasons}
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, dict):
@@ -76,24 +82,24 @@ def strict(obj):
             v = v.item() if isinstance(v, np.generic) else v
             if isinstance(v, float) and not math.isfinite(v):
                 out[k] = None
-                out[f"{k}_note"] = _REASONS.get(k, _spell(v).replace("inf", "infinite")
-                                                .replace("nan", "not a number"))
+                out[f"{k}_note"] = why.get(k, _spell(v).replace("inf", "infinite")
+                                           .replace("nan", "not a number"))
             elif isinstance(v, list | tuple) and not all(map(_finite, v)):
                 out[k] = [x if _finite(x) else None for x in v]
                 bad = [_spell(x) for x in v if not _finite(x)]
-                out[f"{k}_note"] = _REASONS.get(k, "non-finite entries: " + ", ".join(bad))
+                out[f"{k}_note"] = why.get(k, "non-finite entries: " + ", ".join(bad))
             else:
-                out[k] = strict(v)
+                out[k] = strict(v, reasons)
         return out
     if isinstance(obj, list | tuple):
-        return [strict(v) for v in obj]
+        return [strict(v, reasons) for v in obj]
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
 
 
-def dumps(obj):
-    return json.dumps(strict(obj), indent=1, allow_nan=False, default=float) + "\n"
+def dumps(obj, reasons=None):
+    return json.dumps(strict(obj, reasons), indent=1, allow_nan=False, default=float) + "\n"
 
 
 # ---------------------------------------------------------------------------------------
@@ -251,17 +257,20 @@ class Progress:
         self.folder = None  # the run's folder once this process created or resumed it
         self.saved = 0  # block files of this run on disk (loaded or written)
         self.total = 0  # blocks the whole command will have
+        # what is saved: blocks; an AMS run saves one result (ams.npz), counted as a block
+        self.unit = ("block", "blocks")
 
     def interrupted(self):
+        one, many = self.unit
         if self.folder is None:
             if self.out is not None and (self.out / RUN_FILE).exists():
                 return (f"interrupted before the run resumed; {self.out} is as it was: "
                         f"continue with the same command and --resume")
-            return "interrupted before the run started; no block was saved"
+            return f"interrupted before the run started; no {one} was saved"
         if self.saved == 0:
-            return (f"interrupted before the first block finished; {self.folder} holds only "
+            return (f"interrupted before the first {one} finished; {self.folder} holds only "
                     f"the run's settings: continue with the same command and --resume")
-        return (f"interrupted; {self.saved} of {self.total} blocks are saved in "
+        return (f"interrupted; {self.saved} of {self.total} {many} are saved in "
                 f"{self.folder}: continue with the same command and --resume")
 
 
@@ -314,16 +323,16 @@ def load_blocks(bdir, layout, run_hash):
     return out
 
 
-def _lr_of(model):
-    lr = getattr(model, "lr", None)
-    return None if lr is None else float(lr)
-
-
 def _divergence_warning():
-    import sdesim as sd
     from sdesim import engine
 
-    return getattr(sd, "DivergenceWarning", None) or getattr(engine, "DivergenceWarning", None)
+    return engine.DivergenceWarning
+
+
+def _engine_lr_of(model):
+    from sdesim import engine
+
+    return engine._lr_of(model)
 
 
 def simulate_blocks(out, model, loss, theta0, exit, run, bar=None, *, run_hash=None,
@@ -385,7 +394,7 @@ def simulate_blocks(out, model, loss, theta0, exit, run, bar=None, *, run_hash=N
             bar.update(bar.n_start + first + size - bar.n)
             bar.set_postfix(escaped=bar.esc_start + escaped_before, refresh=False)
     res = sd.EscapeResult.from_steps(steps, status, dt=run["dt"], t_max=run["t_max"],
-                                     lr=_lr_of(model))
+                                     lr=_engine_lr_of(model))
     return res, seconds
 
 
@@ -508,6 +517,135 @@ def report(res, ref, summary):
 
 
 # ---------------------------------------------------------------------------------------
+# method = "ams": one sd.escape_ams call; its result (ams.npz) is the resume point
+# ---------------------------------------------------------------------------------------
+
+AMS_FILE = "ams.npz"
+_AMS_REASONS = {
+    "mean_time": "p = 0 (no replica of any AMS run reached the exit): infinite",
+    "mean_iterations": "p = 0 (no replica of any AMS run reached the exit): infinite",
+    "mean_time_ci95": "upper bound infinite: p's interval reaches 0 (the AMS runs spread "
+                      "as much as p: raise n_runs or n_replicas)",
+    "rate_ci95": "upper bound infinite: the mean time's interval reaches 0",
+    "ratio_to_reference": "p = 0: infinite",
+    "ratio_ci95": "upper bound infinite: p's interval reaches 0",
+}
+
+
+def _ams_fields():
+    import dataclasses
+
+    import sdesim as sd
+
+    return [f.name for f in dataclasses.fields(sd.AMSResult)]
+
+
+def _ams_value(name, a):
+    import numpy as np
+
+    if name in ("p_runs", "iterations"):
+        return np.asarray(a)
+    if name == "levels":
+        return tuple(float(v) for v in a)
+    return a.item()
+
+
+def load_ams(out, run_hash):
+    """The ``AMSResult`` a finished AMS run saved in ``out/ams.npz``, or None if none is
+    there. A file that is unreadable or of another run is refused, naming it."""
+    import numpy as np
+
+    import sdesim as sd
+
+    path = out / AMS_FILE
+    if not path.exists():
+        return None
+    fix = "delete it (the AMS run is simulated again with --resume) or use another --out"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            h = str(z["run_hash"]) if "run_hash" in z.files else None
+            res = sd.AMSResult(**{k: _ams_value(k, z[k]) for k in _ams_fields()
+                                  if k in z.files})
+    except Exception as err:  # any failure to parse the file: a corrupted result
+        raise ConfigError(f"{path} is unreadable ({type(err).__name__}: "
+                          f"{' '.join(str(err).split()) or 'corrupted'}): {fix}") from None
+    if h != run_hash:
+        raise ConfigError(f"{path} belongs to another run (hash {str(h)[:12]}, this run "
+                          f"{str(run_hash)[:12]}): {fix}")
+    return res
+
+
+def simulate_ams(out, model, loss, theta0, exit, run, rc, *, run_hash, progress=None):
+    """``sd.escape_ams`` with ``run``'s arguments, its result saved to ``out/ams.npz``
+    (with ``run_hash``); a result already there (a finished run) is checked and loaded,
+    not rerun. Returns (AMSResult, whether it was loaded). What escape_ams refuses (no
+    path reached Σ, too few loops, ...) becomes a ConfigError naming the [run] key
+    (``rc``)."""
+    import numpy as np
+
+    import sdesim as sd
+
+    from .build import package_error
+
+    res = load_ams(out, run_hash)
+    if res is None:
+        kw = {k: v for k, v in run.items() if k != "method"}
+        try:
+            res = sd.escape_ams(model, loss, theta0, exit, **kw)
+        except (ValueError, TypeError, ArithmeticError) as err:
+            raise package_error(err, [("run", rc)]) from None
+        arrays = {k: np.asarray(getattr(res, k)) for k in _ams_fields()
+                  if getattr(res, k) is not None}
+        _write_atomic(out / AMS_FILE, lambda fh: np.savez(fh, run_hash=np.str_(run_hash),
+                                                          **arrays))
+        loaded = False
+    else:
+        loaded = True
+    if progress is not None:
+        progress.saved += 1
+    return res, loaded
+
+
+def write_ams_results(out, cfg, res, ref, run_hash, wall):
+    """summary.json (strict JSON) of an AMS run: ``AMSResult.summary()`` (method "ams",
+    p and its interval, mean time, rate, cycle times, levels, cost), the rate's interval,
+    the runs' p, and as for the direct method the config, seed, run hash, closed form and
+    ratio, runtime and environment. Returns the summary."""
+    summary = res.summary()
+    summary.update(rate_ci95=list(res.rate_ci()), p_runs=res.p_runs.tolist(),
+                   t_first_se=res.t_first_se, t_loop_se=res.t_loop_se,
+                   t_max=float(cfg["run"]["t_max"]))
+    if res.lr:
+        summary["mean_iterations"] = res.mean_time() / res.lr
+    summary.update(config=cfg, seed=int(cfg["run"].get("seed", 0)), run_hash=run_hash,
+                   reference=ref, simulation_seconds=res.wall_time, wall_time_s=wall,
+                   **environment())
+    if ref is not None:
+        summary["ratio_to_reference"] = res.mean_time() / ref["mean_time"]
+        lo, hi = res.mean_time_ci()
+        summary["ratio_ci95"] = [lo / ref["mean_time"], hi / ref["mean_time"]]
+    write_text(out / "summary.json", dumps(summary, _AMS_REASONS))
+    return summary
+
+
+def report_ams(res, ref, summary):
+    """The result line of an AMS run: p, rate and mean time with their 95% intervals."""
+    (plo, phi), (rlo, rhi), (lo, hi) = res.p_ci(), res.rate_ci(), res.mean_time_ci()
+    msg = (f"AMS, {res.n_runs} runs x {res.n_replicas} replicas (k = {res.k}): p = "
+           f"{res.p:.4g} [{plo:.4g}, {phi:.4g}]; rate {res.rate():.4g} [{rlo:.4g}, "
+           f"{rhi:.4g}] (95%); mean time {res.mean_time():.4g} [{lo:.4g}, {hi:.4g}]"
+           + (f" = {res.mean_time() / res.lr:.4g} iterations" if res.lr else ""))
+    if res.failed:
+        msg += (f"; {res.failed} replicas reached neither A nor the exit within t_max "
+                f"(raise t_max)")
+    if ref is not None:
+        msg += (f"\n  closed form ({ref['formula']}): {ref['mean_time']:.4g}; AMS/closed form"
+                f" = {summary['ratio_to_reference']:.3f} [{summary['ratio_ci95'][0]:.3f},"
+                f" {summary['ratio_ci95'][1]:.3f}]")
+    return msg
+
+
+# ---------------------------------------------------------------------------------------
 # Sweeps: sweep.json, sweep.csv, rate_vs_PARAM.png
 # ---------------------------------------------------------------------------------------
 
@@ -519,6 +657,27 @@ def sweep_row(i, over, res, ref, seconds):
                 mean_time=res.mean_time(), mean_time_ci95=list(res.mean_time_ci()),
                 cv=res.cv(), reference_mean_time=None if ref is None else ref["mean_time"],
                 simulation_seconds=seconds)
+
+
+def sweep_row_ams(i, over, res, ref):
+    """A sweep row of an AMS point: the direct rows' rate and mean time with intervals,
+    p with its interval, and the AMS settings (no path counts)."""
+    return dict(point=i, **over, method="ams", n_replicas=res.n_replicas, n_runs=res.n_runs,
+                k=res.k, p=res.p, p_ci95=list(res.p_ci()), rate=res.rate(),
+                rate_ci95=list(res.rate_ci()), mean_time=res.mean_time(),
+                mean_time_ci95=list(res.mean_time_ci()), failed=res.failed,
+                reference_mean_time=None if ref is None else ref["mean_time"],
+                simulation_seconds=res.wall_time)
+
+
+def _method(row):
+    return row.get("method", "direct")
+
+
+def _cell(v):
+    if v is None:
+        return ""
+    return str(v) if isinstance(v, int) else f"{v:.9g}"
 
 
 def _x_axis(pts, keys):
@@ -543,20 +702,31 @@ def _x_axis(pts, keys):
 
 
 def write_sweep(out, cfg, pts, rows, zipped, cross, wall):
-    """sweep.json (strict JSON), sweep.csv and the rate plot; returns the plot's name."""
+    """sweep.json (strict JSON), sweep.csv and the rate plot; returns the plot's name.
+    A sweep with AMS points (``[run] method = "ams"``) names every row's method, and its
+    CSV adds the columns method, mean_time_lo, mean_time_hi, p, p_lo, p_hi (the path
+    counts and cv of an AMS row are empty)."""
+    ams = any(_method(r) == "ams" for r in rows)
+    if ams:
+        rows = [{**r, "method": _method(r)} for r in rows]
     xkey, x = _x_axis(pts, zipped or cross)
     write_text(out / "sweep.json", dumps(dict(
         config=cfg, seed=int(cfg["run"].get("seed", 0)), swept=list(cfg["sweep"]), x=xkey,
-        points=rows, wall_time_s=wall, **environment())))
+        points=rows, wall_time_s=wall, **environment()), _AMS_REASONS if ams else None))
     keys = [k for k in cfg["sweep"] if k != "cross"]
+    extra = ["method", "mean_time_lo", "mean_time_hi", "p", "p_lo", "p_hi"] if ams else []
     lines = [",".join(keys + ["n_paths", "n_escaped", "rate", "rate_lo", "rate_hi",
-                              "mean_time", "cv", "reference_mean_time", "n_diverged"])]
+                              "mean_time", "cv", "reference_mean_time", "n_diverged"]
+                      + extra)]
     for r in rows:
         vals = [json.dumps(config_json(r[k])).replace(",", ";") for k in keys]
-        lines.append(",".join(vals + [str(r["n_paths"]), str(r["n_escaped"])] + [
-            f"{v:.9g}" for v in (r["rate"], *r["rate_ci95"], r["mean_time"], r["cv"])]
-            + ["" if r["reference_mean_time"] is None else f"{r['reference_mean_time']:.9g}",
-               str(r["n_diverged"])]))
+        vals += [_cell(r.get(k)) for k in ("n_paths", "n_escaped")]
+        vals += [_cell(v) for v in (r["rate"], *r["rate_ci95"], r["mean_time"], r.get("cv"),
+                                    r["reference_mean_time"], r.get("n_diverged"))]
+        if ams:
+            vals += [r["method"]] + [_cell(v) for v in (*r["mean_time_ci95"], r.get("p"),
+                                                        *r.get("p_ci95", (None, None)))]
+        lines.append(",".join(vals))
     write_text(out / "sweep.csv", "\n".join(lines) + "\n")
     fig_name = f"rate_vs_{re.sub(r'[^A-Za-z0-9_]+', '_', xkey.split('.')[-1]).strip('_')}.png"
     _plot_sweep(out / fig_name, rows, x, xkey, pts, cross)
@@ -568,21 +738,39 @@ def _plot_sweep(path, rows, x, xkey, pts, cross):
 
     plt = plt_()
     fig, ax = plt.subplots(figsize=(6, 4.2))
+    # one colour per crossed value; with AMS points, one series per method in it (the
+    # direct method: circles and a solid line, AMS: diamonds and a dashed one)
+    methods = [_method(r) for r in rows]
+    named = "ams" in methods
+    styles = {"direct": ("o-", "direct (95%)" if named else "simulated (95%)"),
+              "ams": ("D--", "AMS (95%)")}
+    cross = [c for c in cross if c != "run.method"]
     groups = {}
     for i, (over, _) in enumerate(pts):
         groups.setdefault(tuple(json.dumps(over[c]) for c in cross), []).append(i)
-    for j, (_, idx) in enumerate(groups.items()):
-        color = f"C{j % 10}"
+    n_series = 0
+    for idx in groups.values():
+        color = f"C{n_series % 10}"  # the group's first series: its closed form's colour
         label = ", ".join(f"{c.split('.')[-1]}={pts[idx[0]][0][c]}" for c in cross)
-        rate = np.array([rows[i]["rate"] for i in idx])
-        ci = np.array([rows[i]["rate_ci95"] for i in idx]).T
-        ax.errorbar(x[idx], rate, yerr=[rate - ci[0], ci[1] - rate], fmt="o-", color=color,
-                    capsize=3, ms=4, label=(label + ": " if label else "") + "simulated (95%)")
+        for m in dict.fromkeys(methods[i] for i in idx):
+            sel = [i for i in idx if methods[i] == m]
+            rate = np.array([rows[i]["rate"] for i in sel], float)
+            ci = np.array([rows[i]["rate_ci95"] for i in sel], float).T
+            err = np.array([rate - ci[0], ci[1] - rate])
+            err = np.where(np.isfinite(err), err, np.nan)  # an unbounded end: not drawn
+            fmt, what = styles[m]
+            ax.errorbar(x[sel], rate, yerr=err, fmt=fmt, color=f"C{n_series % 10}",
+                        capsize=3, ms=4, label=(label + ": " if label else "") + what)
+            n_series += 1
         ref = [rows[i]["reference_mean_time"] for i in idx]
         have = [k for k, r in enumerate(ref) if r]
         if have:
-            ax.plot(x[idx][have], 1 / np.array([ref[k] for k in have]), "s--", mfc="none",
-                    color=color, label=(label + ": " if label else "") + "closed form")
+            xr, yr = x[idx][have], 1 / np.array([ref[k] for k in have])
+            if named:  # both methods at one value: one closed-form point, in order
+                xr, first = np.unique(xr, return_index=True)
+                yr = yr[first]
+            ax.plot(xr, yr, "s--", mfc="none", color=color,
+                    label=(label + ": " if label else "") + "closed form")
     pos = x[x > 0]
     if xkey != "point" and pos.size == x.size and x.max() / x.min() >= 4:
         ax.set_xscale("log")

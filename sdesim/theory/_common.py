@@ -66,7 +66,12 @@ def _x64():
     jax = sys.modules.get("jax")
     if jax is None:
         return contextlib.nullcontext()
-    return jax.enable_x64(True)
+    stack = contextlib.ExitStack()
+    stack.enter_context(jax.enable_x64(True))
+    # a landscape built in float32 is evaluated at float64 points on purpose: its float32
+    # parameters promote (also under jax_numpy_dtype_promotion="strict")
+    stack.enter_context(jax.numpy_dtype_promotion("standard"))
+    return stack
 
 
 def _vectorize(fn: Callable, name: str = "potential") -> Callable[[np.ndarray], np.ndarray]:
@@ -104,7 +109,7 @@ def _vectorize(fn: Callable, name: str = "potential") -> Callable[[np.ndarray], 
         import jax
         import jax.numpy as jnp
 
-        with jax.enable_x64(True):
+        with _x64():
             xj = jnp.asarray(x, dtype=jnp.float64)
             out = jax.vmap(lambda s: jnp.reshape(fn(s), ()))(xj[:, None] if rows else xj)
             return as_f64(out, x.shape[0])
