@@ -51,7 +51,8 @@ from . import exits as _exits
 K = _engine.NOISE_PAGE
 # lane outcomes of one advance
 RUNNING, UP, DOWN, EXITED, CAPPED, DIVERGED = 0, 1, 2, 3, 4, 5
-_TAG_DIRECT, _TAG_INIT = 1 << 20, 1 << 21  # noise tags of the direct run and AMS start
+# noise tags of the direct run, the AMS start and the level-finding run
+_TAG_DIRECT, _TAG_INIT, _TAG_LEVELS = 1 << 20, 1 << 21, 1 << 22
 
 
 # ---------------------------------------------------------------------------------------
@@ -281,7 +282,7 @@ class _Runner:
         self.impl = str(jax.random.key_impl(key))
         self.steps = 0  # executed lane-steps (cost)
 
-    def run(self, states, steps, keys, up, down, n, cont=None):
+    def run(self, states, steps, keys, up, down, n, cont=None, max_pages=None):
         """Advance lanes from ``states`` (a pytree with a leading axis of a power-of-two
         width ``w``, ``_pad``; the first ``n`` lanes are real, the rest padding) until
         ``up``/``down``/the exit/the cap. ``steps`` (host, ``>= n`` entries) are their
@@ -301,7 +302,7 @@ class _Runner:
         lanes = _init_lanes(self.params, states, steps, keys, hv(up), hv(down), cont[0],
                             hv(cont[1]), hv(cont[2]), jnp.asarray(n, jnp.int32),
                             jnp.asarray(pending))
-        mp = jnp.asarray(self.max_pages, jnp.int32)
+        mp = jnp.asarray(self.max_pages if max_pages is None else max_pages, jnp.int32)
         host = lambda tree: jax.tree_util.tree_map(np.asarray, tree)
         final = jax.tree_util.tree_map(np.array, {k: getattr(lanes, k) for k in _RESULT})
         idx = np.arange(w)  # the lane of ``final`` in each slot (>= n: padding)
@@ -564,6 +565,55 @@ def _ams_runs(runner, key, runs, orig, orig_step, t_sigma, n, k, z_a, max_iterat
     return p, iters, reac, failed, diverged
 
 
+@eqx.filter_jit
+def _scores(score, model, states):
+    return jax.vmap(lambda st: score(model.position(st)))(states)
+
+
+def _auto_levels(runner, model, theta0, score, s0, n, key, max_pages):
+    """Default ``(z_A, z_Σ)`` from the score's distribution in the basin: ``n`` direct
+    paths from θ₀ run in chunks of doubling length (fresh counter-based noise per chunk)
+    until the median and the 90% quantile of the score over the paths still inside move
+    by less than 5% of ``q₉₀ − s₀`` (or two standard errors) from one chunk to the next;
+    then ``z_A =
+    max(median, s₀)`` (A is visited about half the time: short loops) and ``z_Σ = q₉₀``.
+    Scale-free: a box in many dimensions, whose largest-coordinate score sits far from
+    its value at θ₀ at equilibrium, gets levels it actually visits."""
+    kb = jax.random.fold_in(key, _TAG_LEVELS)
+    states = jax.vmap(lambda _: model.init(theta0))(jnp.arange(_pad(n)))
+    steps = np.zeros(n, np.int64)
+    pages, used, prev, prev_se = 4, 0, None, None
+    for chunk in range(64):
+        pages = min(pages, max_pages - used)
+        if pages <= 0:
+            break
+        st, stp, _, status = runner.run(states, steps, _keys(kb, chunk, np.arange(
+            _pad(n))), np.inf, -np.inf, n, max_pages=pages)[:4]
+        used += pages
+        keep = np.flatnonzero(status == CAPPED)  # still inside after the chunk
+        if keep.size < max(10, n // 10):
+            raise ValueError(f"levels: {n - keep.size} of {n} direct paths left the basin "
+                             f"within {used * K} steps: the escape is not rare (use "
+                             f"sd.escape), or pass levels")
+        states, steps, n = _take(st, keep), stp[keep], int(keep.size)
+        sc = np.asarray(_scores(score, model, states))[:n]
+        q = np.quantile(sc, [0.5, 0.9])
+        # standard errors of the quantiles from order statistics: q(u ± sqrt(u(1−u)/n))
+        du = np.sqrt(np.array([0.25, 0.09]) / n)
+        se = (np.quantile(sc, np.minimum([0.5, 0.9] + du, 1))
+              - np.quantile(sc, np.maximum([0.5, 0.9] - du, 0))) / 2
+        if prev is not None and np.all(np.abs(q - prev) <= np.maximum(
+                0.05 * max(q[1] - s0, 1e-12), 2 * np.hypot(se, prev_se))):
+            break
+        prev, prev_se, pages = q, se, 2 * pages
+    z_a, z_s = max(float(q[0]), s0), float(q[1])
+    if not z_a < z_s:
+        raise ValueError(f"levels: the score's distribution in the basin is degenerate "
+                         f"(median {q[0]:.4g}, 90% quantile {z_s:.4g}, score(theta0) "
+                         f"{s0:.4g}); pass levels")
+    return z_a, z_s
+
+
 def splitting_probability(model, loss, start, exit, *, level_a, dt, key, n_replicas=100,
                           k=None, score=None, n_runs=1, t_max=None, bridge=True,
                           max_iterations=100_000):
@@ -609,8 +659,10 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         iterations, ``|ln p|/|ln(1 − k/n)|``, falls from ``n|ln p|`` to ``3.5|ln p|``: the
         clones of an iteration run as lanes together, so large ``k`` is cheap.
       score: ``θ -> scalar`` increasing towards the exit (default ``default_score``).
-      levels: ``(z_A, z_Σ)`` with ``score(θ₀) < z_A < z_Σ < score on the exit``; default
-        ``z_A = s₀ + 0.1|s₀|``, ``z_Σ = s₀ + 0.2|s₀|`` (``s₀ = score(θ₀) < 0``).
+      levels: ``(z_A, z_Σ)`` with ``score(θ₀) <= z_A < z_Σ < score on the exit``; by
+        default from the score's distribution in the basin (``_auto_levels``: a direct
+        run from θ₀ until that distribution settles; ``z_A`` its median or ``score(θ₀)``
+        if higher, ``z_Σ`` its 90% quantile), which needs ``score(θ₀) < 0``.
       n_runs: independent AMS runs (the interval comes from their spread).
       n_direct: paths of the direct run that measures ``T₀``, ``T_loop`` and samples μ
         (default ``2·n_replicas``).
@@ -656,11 +708,16 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
     if towards is not None and float(g @ towards) <= 0:
         raise ValueError("score must increase towards the exit at theta0: its gradient "
                          "there points away from the exit (did you flip its sign?)")
+    _engine.warn_if_unstable(model, loss, theta0, dt)
+    d = theta0.shape[0]
+    max_pages = max(1, math.ceil(_engine.n_steps(t_max, dt) / K))
+    use_bridge = bool(bridge) and model.noise_kind == "gaussian" and model.diffusive_position
+    runner = _Runner(model, loss, exit, score, dt, d, use_bridge, max_pages, key)
     if levels is None:
         if s0 >= 0:
             raise ValueError(f"score(theta0) = {s0:.4g} >= 0: the default levels need a "
                              f"score that is negative inside and 0 on the exit; pass levels")
-        levels = (s0 + 0.1 * abs(s0), s0 + 0.2 * abs(s0))
+        levels = _auto_levels(runner, model, theta0, score, s0, n_direct, key, max_pages)
     z_a, z_s = (float(v) for v in levels)
     if not (s0 <= z_a < z_s):
         raise ValueError(f"levels must satisfy score(theta0) = {s0:.4g} <= z_A < z_Sigma, got "
@@ -668,11 +725,6 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
     if isinstance(score, ExitScore) and not z_s < 0:
         raise ValueError(f"levels: z_Sigma = {z_s:.4g} must be below 0, the default score's "
                          f"value on the exit's boundary")
-    _engine.warn_if_unstable(model, loss, theta0, dt)
-    d = theta0.shape[0]
-    max_pages = max(1, math.ceil(_engine.n_steps(t_max, dt) / K))
-    use_bridge = bool(bridge) and model.noise_kind == "gaussian" and model.diffusive_position
-    runner = _Runner(model, loss, exit, score, dt, d, use_bridge, max_pages, key)
     dtv = float(dt)
     failed = diverged = 0
 
