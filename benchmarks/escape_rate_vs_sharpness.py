@@ -24,6 +24,7 @@ temperature varies between minimum and saddle and inertia changes the effective 
     -> figures/escape_rate_vs_sharpness.{png,json}
     python benchmarks/escape_rate_vs_sharpness.py --method ams [--replicas 400 --runs 8]
     -> figures/escape_rate_vs_sharpness_ams.{png,json}
+       (benchmarks/escape_rate_vs_sharpness_ams.py: the settings of README's table)
 
 ``--method ams`` takes the same optimizers to the regime the formulas speak of: learning
 rates divided so that ΔL/T = 40 at k = 1 (``LR_AMS``), sharpness up to where ΔL/T ≈ 5
@@ -242,7 +243,7 @@ def main(argv=None):
     fig.tight_layout()
     OUT.mkdir(exist_ok=True)
     name = "escape_rate_vs_sharpness_ams" if ams else "escape_rate_vs_sharpness"
-    fig.savefig(OUT / f"{name}.png", dpi=120)  # escape_rate_vs_sharpness_ams.png
+    fig.savefig(OUT / f"{name}.png", dpi=120)  # the _ams figure: its own script
     settings = dict(dim=DIM, data_std=DATA_STD,
                     sharpness={n: np.round(v, 4).tolist() for n, v in sharp.items()},
                     method=args.method, learning_rates=lrs,

@@ -225,7 +225,7 @@ def _advance(params, lanes, max_pages, min_live, *, d, bridge, impl, signature):
 
     def cond(c):
         lanes, n = c
-        return jnp.sum(lanes.status == RUNNING) > min_live
+        return jnp.sum(lanes.status == RUNNING, dtype=jnp.int32) > min_live
 
     def body(c):
         lanes, n = c
@@ -241,7 +241,7 @@ def _init_lanes(params, states, steps, keys, up, down, keys2, up2, down2, n, pen
     once (and takes its continuation, if any, at once)."""
     model, _, _, score, _ = params
     w = steps.shape[0]
-    real = jnp.arange(w) < n
+    real = jnp.arange(w, dtype=jnp.int32) < n
     zi = jnp.zeros(w, jnp.int32)
     lanes = _Lanes(states, steps, zi, keys, jnp.full(w, -jnp.inf, up.dtype),
                    jnp.where(real, RUNNING, CAPPED).astype(jnp.int32), up, down,

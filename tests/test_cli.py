@@ -930,7 +930,9 @@ def test_sweep_crossing_list_values(tmp_path, capsys):
 # SMALL's double well at ΔU/T = 2 with few replicas: the AMS programs compile once (the
 # bulk of the time); every AMS run below has these settings, so later ones compile nothing
 AMS_KEYS = 'method = "ams"\nn_replicas = 16\nk = 8\nn_runs = 4\n'
-AMS = SMALL.replace("n_paths = 60\n", AMS_KEYS).replace("block = 25\n", "")
+# ΔU/T = 4: AMS's default levels need paths that stay in the basin while they settle
+AMS = SMALL.replace("n_paths = 60\n", AMS_KEYS).replace("block = 25\n", "").replace(
+    "temperature = 0.5", "temperature = 0.25")
 
 
 @pytest.fixture(scope="module")
@@ -963,7 +965,7 @@ def test_ams_run_writes_its_summary(ams_run, capsys):
     # the same call from Python: the CLI adds nothing to the estimate
     loss = sd.landscapes.DoubleWell(1.0)
     th0, ex = loss.basin("left")
-    ref = sd.escape_ams(sd.models.Langevin(0.5), loss, th0, ex, dt=0.01, t_max=200.0,
+    ref = sd.escape_ams(sd.models.Langevin(0.25), loss, th0, ex, dt=0.01, t_max=200.0,
                         key=jax.random.key(3), n_replicas=16, k=8, n_runs=4)
     assert (s["p"], s["mean_time"]) == (ref.p, ref.mean_time())
 
@@ -1057,7 +1059,8 @@ def test_sweep_mixes_methods(ams_run, tmp_path, capsys):
     _, done, code = ams_run
     assert code == 0
     sweep = SMALL.replace("seed = 3", "seed = 3\n" + AMS_KEYS.replace(
-        'method = "ams"\n', "")) + '[sweep]\n"run.method" = ["direct", "ams"]\n'
+        'method = "ams"\n', "")).replace("temperature = 0.5", "temperature = 0.25") + \
+        '[sweep]\n"run.method" = ["direct", "ams"]\n'
     out = tmp_path / "s"
     assert cli.main(["sweep", write(tmp_path, sweep), "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out

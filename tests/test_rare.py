@@ -14,6 +14,11 @@ DW = sd.landscapes.DoubleWell(barrier=1.0)
 TH0, EXIT = DW.basin("left")
 
 
+def _centred_data():
+    x = np.random.default_rng(0).normal(0.0, np.sqrt(32.0), (256, 1))
+    return x - x.mean(axis=0)
+
+
 def _direct_probability(model, loss, start, exit, score, level_a, dt, n, key):
     """P(exit before score <= level_a | start) for the same discrete chain (the AMS
     kernel, bridge included), by brute force over ``n`` independent lanes."""
@@ -111,9 +116,17 @@ def test_ams_is_reproducible():
     pytest.param(sd.models.Momentum(0.1, 0.5, sd.noise.isotropic(2.0)),
                  marks=pytest.mark.slow),
     pytest.param(sd.models.SGDLevy(0.1, 1.5, 0.2), marks=pytest.mark.slow),
+    pytest.param(sd.models.AdamLevy(0.01, 1.5, 0.2), marks=pytest.mark.slow),
+    pytest.param(sd.models.Adai(0.05, sd.noise.isotropic(8.0)), marks=pytest.mark.slow),
+    # a real optimizer on real minibatches: per-sample loss U(θ) + x·θ over 256 centred
+    # data points (variance 32: T ≈ lr·32/(2·4) = 0.2 at lr = 0.05, B = 4)
+    pytest.param(sd.optim.Algorithm(
+        sd.optim.sgd(0.05), data=_centred_data(), batch_size=4,
+        per_sample=lambda th, x: DW(th) + jnp.dot(x, th)), marks=pytest.mark.slow),
 ])
 def test_ams_runs_every_kind_of_model(model):
-    r = sd.escape_ams(model, DW, TH0, EXIT, dt=0.01, key=jax.random.key(0), n_replicas=20,
+    dt = float(model.lr) if model.noise_kind == "discrete" else 0.01  # one iteration
+    r = sd.escape_ams(model, DW, TH0, EXIT, dt=dt, key=jax.random.key(0), n_replicas=20,
                       n_runs=2, n_direct=40)
     assert 0 < r.p < 1 and np.isfinite(r.mean_time()) and r.t_loop > 0
 
