@@ -20,7 +20,11 @@ Sections (``--only`` picks some):
 * ``peer``: ``P(reach x = 0 before x = −0.9 | x = −0.8)`` of the same Euler chain at
   ΔU/T = 10 (``sd.rare.splitting_probability``) against a textbook NumPy AMS (k = 1, one
   replica at a time, trajectories stored, bulk normals per replica segment); cost for the
-  same relative error = wall time × relative variance.
+  same relative error = wall time × relative variance. (pyTAMS 1.0.0, the package-index
+  splitting code, was installed and read: it estimates ``P(reach B before a fixed
+  end_time)`` — its trajectories are not absorbed in A — through a forward-model class, a
+  TOML input and a trajectory database, so it cannot estimate this problem's
+  ``P(B before A)``; the textbook AMS is the peer.)
 
 Direct simulation runs where it finishes (``--direct-max``); beyond that its cost is
 extrapolated from its measured lane-steps per second, and the ratio to AMS's measured wall

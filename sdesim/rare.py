@@ -328,8 +328,9 @@ class _Runner:
             sel = np.concatenate([live, np.full(w2 - live.size, live[0])])
             pad = np.arange(w2) >= live.size
             lanes = jax.tree_util.tree_map(lambda a, sel=sel: a[sel], out)
-            lanes = dataclasses.replace(lanes, status=np.where(pad, CAPPED, lanes.status),
-                                        cont=lanes.cont & ~pad)
+            lanes = dataclasses.replace(
+                lanes, status=np.where(pad, CAPPED, lanes.status).astype(np.int32),
+                cont=lanes.cont & ~pad)
             lanes = jax.tree_util.tree_map(jnp.asarray, lanes)
             idx = np.concatenate([idx[live], np.full(w2 - live.size, n)])
         final = {k: (jax.tree_util.tree_map(jnp.asarray, v) if k in ("state", "origin")

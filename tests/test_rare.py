@@ -117,6 +117,9 @@ def test_ams_is_reproducible():
                  marks=pytest.mark.slow),
     pytest.param(sd.models.SGDLevy(0.1, 1.5, 0.2), marks=pytest.mark.slow),
     pytest.param(sd.models.AdamLevy(0.01, 1.5, 0.2), marks=pytest.mark.slow),
+    # SGD with the exact, state-dependent minibatch covariance of per-sample gradients
+    pytest.param(sd.models.SGD(0.05, sd.noise.minibatch(
+        _centred_data(), 4, lambda th, x: DW(th) + jnp.dot(x, th))), marks=pytest.mark.slow),
     pytest.param(sd.models.Adai(0.05, sd.noise.isotropic(8.0)), marks=pytest.mark.slow),
     # a real optimizer on real minibatches: per-sample loss U(θ) + x·θ over 256 centred
     # data points (variance 32: T ≈ lr·32/(2·4) = 0.2 at lr = 0.05, B = 4)
