@@ -366,6 +366,25 @@ def _normal_from_bits(w, dtype):
     return jnp.asarray(math.sqrt(2), dtype) * jax.lax.erf_inv(u)
 
 
+def step_and_test(model, loss, exit, state, surv, uj, t, dt, z, bridge):
+    """One step of one lane and its exit test (the engine's and the splitting kernel's).
+
+    Returns ``(new state, new position, surv, gone, bad)``. Outcomes: a point the exit
+    reports outside is an escape, even an infinite one (an α-stable jump that overflowed
+    to ±inf left a box or ball); a NaN, or an infinite point the exit cannot place
+    outside, is a divergence (``bad``), never an escape. With ``bridge`` the Brownian
+    bridge's survival ``surv`` is multiplied by ``1 − cross_prob`` and the step is an exit
+    once it falls below the page's uniform ``uj`` (see ``_run_page``)."""
+    new, factor = model.step(state, t, dt, loss, z)
+    x, y = model.position(state), model.position(new)
+    gone = exit.outside(y)
+    bad = jnp.any(jnp.isnan(y)) | (jnp.any(jnp.isinf(y)) & ~gone)
+    if bridge and factor is not None:
+        surv = surv * (1 - exit.cross_prob(x, y, factor, dt))
+        gone = gone | (surv < uj)
+    return new, y, surv, gone, bad
+
+
 def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll):
     """Advance every lane by one page of K steps. Returns (state, mark): ``mark`` is the
     offset of the first exit in the page (``-1 - offset`` if non-finite), else K.
@@ -388,18 +407,9 @@ def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll):
     step0 = pool.page * NOISE_PAGE
 
     def lane_step(state, surv, uj, t, zj):
-        new, factor = model.step(state, t, dt, loss, zj)
-        x, y = model.position(state), model.position(new)
-        # Outcomes: a point the exit reports outside is an escape, even an infinite one (an
-        # α-stable jump that overflowed to ±inf left a box or ball); a NaN, or an infinite
-        # point the exit cannot place outside, is a divergence (DIVERGED), never an escape.
-        gone = exit.outside(y)
-        bad = jnp.any(jnp.isnan(y)) | (jnp.any(jnp.isinf(y)) & ~gone)
-        out = gone | bad
-        if use_bridge and factor is not None:
-            surv = surv * (1 - exit.cross_prob(x, y, factor, dt))
-            out = out | (surv < uj)
-        return new, surv, out, bad
+        new, _, surv, gone, bad = step_and_test(model, loss, exit, state, surv, uj, t, dt,
+                                                zj, use_bridge)
+        return new, surv, gone | bad, bad
 
     def body(carry, xs):
         state, surv, mark = carry

@@ -137,7 +137,8 @@ class CovarianceModel:
         self._validate()
 
     def factor(self, theta, loss):
-        raise NotImplementedError
+        """The noise factor ``B(θ)`` with ``B Bᵀ = C(θ)``: each covariance model defines it."""
+        raise NotImplementedError(f"{type(self).__name__} must define factor(theta, loss)")
 
 
 @_checks.pytree_dataclass

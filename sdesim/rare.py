@@ -179,7 +179,7 @@ def _advance(params, lanes, max_pages, min_live, *, d, bridge, impl, signature):
     still run (the host compacts them into a narrower program), with the pages run."""
     model, loss, exit, score, dt = params
     dtype = dt.dtype
-    use_bridge = bridge and isinstance(exit, _exits.Halfspace | _exits.Box)
+    use_bridge = bridge and hasattr(exit, "cross_prob")  # as the engine decides
 
     def page_fn(lanes):
         keys = jax.random.wrap_key_data(lanes.key, impl=impl)
@@ -190,13 +190,8 @@ def _advance(params, lanes, max_pages, min_live, *, d, bridge, impl, signature):
 
         def lane_step(state, step, surv, status, best, uj, up, down, zj):
             t = step.astype(dtype) * dt
-            new, factor = model.step(state, t, dt, loss, zj)
-            x, y = model.position(state), model.position(new)
-            gone = exit.outside(y)
-            bad = jnp.any(jnp.isnan(y)) | (jnp.any(jnp.isinf(y)) & ~gone)
-            if use_bridge and factor is not None:
-                surv = surv * (1 - exit.cross_prob(x, y, factor, dt))
-                gone = gone | (surv < uj)
+            new, y, surv, gone, bad = _engine.step_and_test(model, loss, exit, state, surv,
+                                                            uj, t, dt, zj, use_bridge)
             s = score(y)
             new_status = jnp.where(bad, DIVERGED, jnp.where(gone, EXITED, jnp.where(
                 s > up, UP, jnp.where(s <= down, DOWN, RUNNING))))
@@ -277,6 +272,8 @@ class _Runner:
         dtype = _engine._float_dtype()
         self.params = _engine._arrayify((model, loss, exit, score, jnp.asarray(dt, dtype)))
         self.sig = _engine._signature(self.params)
+        # the bridge test: Gaussian noise acting on the position (overdamped models)
+        bridge = bool(bridge) and model.noise_kind == "gaussian" and model.diffusive_position
         self.model, self.d, self.bridge, self.max_pages = model, d, bridge, max_pages
         self.dtype = dtype
         self.impl = str(jax.random.key_impl(key))
@@ -633,9 +630,7 @@ def splitting_probability(model, loss, start, exit, *, level_a, dt, key, n_repli
     if float(score(start)) <= float(level_a):
         raise ValueError(f"level_a = {level_a} must be below score(start) = "
                          f"{float(score(start)):.4g}")
-    runner = _Runner(model, loss, exit, score, dt, start.shape[0],
-                     bool(bridge) and model.noise_kind == "gaussian"
-                     and model.diffusive_position,
+    runner = _Runner(model, loss, exit, score, dt, start.shape[0], bridge,
                      max(1, math.ceil(_engine.n_steps(t_max, dt) / K)), key)
     states = jax.vmap(lambda _: model.init(start))(jnp.arange(_pad(n * n_runs)))
     zero = np.zeros(n * n_runs, np.int64)
@@ -712,8 +707,7 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
     _engine.warn_if_unstable(model, loss, theta0, dt)
     d = theta0.shape[0]
     max_pages = max(1, math.ceil(_engine.n_steps(t_max, dt) / K))
-    use_bridge = bool(bridge) and model.noise_kind == "gaussian" and model.diffusive_position
-    runner = _Runner(model, loss, exit, score, dt, d, use_bridge, max_pages, key)
+    runner = _Runner(model, loss, exit, score, dt, d, bridge, max_pages, key)
     if levels is None:
         if s0 >= 0:
             raise ValueError(f"score(theta0) = {s0:.4g} >= 0: the default levels need a "

@@ -55,6 +55,7 @@ def test_splitting_is_unbiased_on_the_discrete_chain(tied):
     ref = _direct_probability(model, loss, start, exit, score, 0.0, 0.01, 200_000,
                               jax.random.key(9))
     se = np.sqrt(p.var(ddof=1) / p.size + ref * (1 - ref) / 200_000)
+    print(f"tied={tied}: AMS {p.mean():.5f}, direct {ref:.5f}, z = {(p.mean() - ref) / se:.2f}")
     assert abs(p.mean() - ref) < 3 * se, (p.mean(), ref, se)
     assert iters.mean() >= 2  # it did split (a run may end at once by extinction: p̂ = 0)
 
