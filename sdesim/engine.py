@@ -244,23 +244,26 @@ class DivergenceWarning(RuntimeWarning):
 
 def _top_curvature(loss, theta0):
     """Largest Hessian eigenvalue of ``loss`` at ``theta0`` (dense for d <= 512, else 60
-    power iterations on Hessian-vector products)."""
+    power iterations on Hessian-vector products), as a Python float."""
+    return float(_top_curvature_jit(loss, jnp.asarray(theta0)))
+
+
+@eqx.filter_jit
+def _top_curvature_jit(loss, theta0):
+    """Compiled once per loss (a landscape's parameters are traced): op by op, the dense
+    Hessian of a 1-D loss took ~15 ms per ``escape`` call, a quarter of a 2 000-path run
+    (benchmarks/throughput.py)."""
     d = theta0.shape[0]
     if d <= 512:
-        return float(jnp.max(jnp.linalg.eigvalsh(jax.hessian(loss)(theta0))))
+        return jnp.max(jnp.linalg.eigvalsh(jax.hessian(loss)(theta0)))
+    hvp = lambda v: jax.jvp(jax.grad(loss), (theta0,), (v,))[1]
 
-    @jax.jit
-    def power(x):
-        hvp = lambda v: jax.jvp(jax.grad(loss), (x,), (v,))[1]
+    def body(_, v):
+        w = hvp(v)
+        return w / (jnp.linalg.norm(w) + jnp.finfo(w.dtype).tiny)
 
-        def body(_, v):
-            w = hvp(v)
-            return w / (jnp.linalg.norm(w) + jnp.finfo(w.dtype).tiny)
-
-        v = jax.lax.fori_loop(0, 60, body, jnp.ones_like(x) / jnp.sqrt(d))
-        return v @ hvp(v)
-
-    return float(power(theta0))
+    v = jax.lax.fori_loop(0, 60, body, jnp.ones_like(theta0) / jnp.sqrt(d).astype(theta0.dtype))
+    return v @ hvp(v)
 
 
 def _spectral_radius(model, lam, h):
@@ -337,16 +340,65 @@ def _engine_normals(model, key):
 
 def _words(k, n, dtype):
     """``n`` random words (uint32 for float32, uint64 for float64) from key ``k``."""
-    from jax.extend.random import threefry2x32_p
+    w = _lane_words(jax.random.key_data(k)[None], n, dtype)
+    return w[:, 0]
 
-    k1, k2 = jax.random.key_data(k)
+
+def _rotl(x, r):
+    return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
+
+
+def _threefry2x32(k1, k2, x1, x2):
+    """The Threefry-2x32 hash (20 rounds), bit for bit ``jax.extend.random.threefry2x32_p``,
+    written unrolled in jnp: XLA fuses it with the normals' inversion into one loop, where
+    the primitive's CPU lowering is a rolled 5-iteration while loop whose intermediate
+    arrays go through memory (benchmarks/throughput.py --noise compares both)."""
+    rot = ((13, 15, 26, 6), (17, 29, 16, 24))
+    ks = (k1, k2, k1 ^ k2 ^ np.uint32(0x1BD11BDA))
+    x1, x2 = x1 + ks[0], x2 + ks[1]
+    for i in range(5):
+        for r in rot[i % 2]:
+            x1 = x1 + x2
+            x2 = x1 ^ _rotl(x2, r)
+        x1 = x1 + ks[(i + 1) % 3]
+        x2 = x2 + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return x1, x2
+
+
+def _lane_words(key_data, n, dtype):
+    """``(n, W)`` random words, column ``i`` from the raw threefry key ``key_data[i]``
+    ((W, 2) uint32): word ``j`` is half ``j % 2`` of the hash of counter ``j // 2``
+    (float64: one 64-bit word per hash). Lanes are the minor axis, so a page's noise
+    comes out in the (step, lane) order the page loop scans over, without a transpose."""
+    k1, k2 = key_data[:, 0][None], key_data[:, 1][None]
     wide = jnp.dtype(dtype).itemsize == 8
     n_hash = n if wide else -(-n // 2)
-    b1, b2 = threefry2x32_p.bind(k1, k2, jnp.zeros(n_hash, jnp.uint32),
-                                 jnp.arange(n_hash, dtype=jnp.uint32))
+    count = jnp.broadcast_to(jnp.arange(n_hash, dtype=jnp.uint32)[:, None],
+                             (n_hash, key_data.shape[0]))
+    b1, b2 = _threefry2x32(k1, k2, jnp.zeros_like(count), count)
     if wide:
         return (b1.astype(jnp.uint64) << 32) | b2.astype(jnp.uint64)
-    return jnp.stack([b1, b2], axis=-1).reshape(-1)[:n]
+    return jnp.stack([b1, b2], axis=1).reshape(2 * n_hash, -1)[:n]
+
+
+def _lanes_noise(model, keys, pages, d, dtype, bridge):
+    """The page noise of ``W`` lanes at once: lane ``i`` draws page ``pages[i]`` of the
+    path whose key is ``keys[i]`` (``fold_in(key, path)``). Returns ``z`` of shape
+    ``(K, *noise_shape, W)``, lanes last (the page loop moves them to the front one step
+    at a time, inside the step's fused loop: a transpose of the whole page cost two extra
+    passes over it), and the bridge uniforms ``(W,)`` (None without the bridge); the same
+    numbers as ``_page_noise`` lane by lane."""
+    k = jax.vmap(jax.random.fold_in)(keys, pages)
+    shape = (NOISE_PAGE, *model.noise_shape(d))
+    if not _engine_normals(model, k):
+        kz, ku = jax.vmap(jax.random.split, out_axes=1)(k)
+        z = jax.vmap(lambda kk: model.sample_noise(kk, shape, dtype))(kz)
+        u = jax.vmap(lambda kk: jax.random.uniform(kk, (), dtype))(ku) if bridge else None
+        return jnp.moveaxis(z, 0, -1), u
+    n_z = math.prod(shape)
+    w = _lane_words(jax.random.key_data(k), n_z + (1 if bridge else 0), dtype)
+    z = _normal_from_bits(w[:n_z], dtype).reshape(*shape, -1)
+    return z, (_unit_from_bits(w[n_z], dtype) if bridge else None)
 
 
 def _unit_from_bits(w, dtype):
@@ -400,9 +452,8 @@ def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll):
     dtype = dt.dtype
     width = pool.path.shape[0]
     use_bridge = bridge and hasattr(exit, "cross_prob")
-    z, u = jax.vmap(lambda p, b: _page_noise(model, key, pool.first + p, b, d, dtype,
-                                             use_bridge))(pool.path, pool.page)
-    z = jnp.moveaxis(z, 1, 0)  # (K, W, ...): scanned over
+    keys = jax.vmap(lambda p: jax.random.fold_in(key, pool.first + p))(pool.path)
+    z, u = _lanes_noise(model, keys, pool.page, d, dtype, use_bridge)  # z: (K, ..., W)
     u = u if use_bridge else jnp.zeros((width,), dtype)
     step0 = pool.page * NOISE_PAGE
 
@@ -415,7 +466,7 @@ def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll):
         state, surv, mark = carry
         j, zj = xs
         t = (step0 + j).astype(dtype) * dt
-        new, surv, out, bad = jax.vmap(lane_step)(state, surv, u, t, zj)
+        new, surv, out, bad = jax.vmap(lane_step, (0, 0, 0, 0, -1))(state, surv, u, t, zj)
         # mark: NOISE_PAGE until the first exit, then its offset j (-1 - j if the state
         # was non-finite). Exits past n_max are dropped in _finish_page. Lanes that already
         # exited keep stepping (their state is discarded at the page end); freezing them

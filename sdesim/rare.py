@@ -183,9 +183,8 @@ def _advance(params, lanes, max_pages, min_live, *, d, bridge, impl, signature):
 
     def page_fn(lanes):
         keys = jax.random.wrap_key_data(lanes.key, impl=impl)
-        z, u = jax.vmap(lambda k, b: _engine._page_noise(model, k, 0, b, d, dtype,
-                                                         use_bridge))(keys, lanes.page)
-        z = jnp.moveaxis(z, 1, 0)
+        z, u = _engine._lanes_noise(model, jax.vmap(jax.random.fold_in, (0, None))(keys, 0),
+                                    lanes.page, d, dtype, use_bridge)
         u = u if use_bridge else jnp.zeros(lanes.step.shape, dtype)
 
         def lane_step(state, step, surv, status, best, uj, up, down, zj):
@@ -205,8 +204,8 @@ def _advance(params, lanes, max_pages, min_live, *, d, bridge, impl, signature):
 
         def body(carry, zj):
             state, step, surv, status, best = carry
-            out = jax.vmap(lane_step)(state, step, surv, status, best, u, lanes.up,
-                                      lanes.down, zj)
+            out = jax.vmap(lane_step, (0,) * 8 + (-1,))(state, step, surv, status, best, u,
+                                                         lanes.up, lanes.down, zj)
             return out, None
 
         surv0 = jnp.ones(lanes.step.shape, dtype)
