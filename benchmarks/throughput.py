@@ -20,7 +20,10 @@ step. "bridge off" is sd.escape without the Brownian-bridge exit test (grid moni
 only; biased exit times, shown for what the bridge costs). Lane utilization = useful ÷
 executed lane-steps. Progress overhead: the same run with and without the tqdm bar.
 
-    python benchmarks/throughput.py [--paths 2000] [--repeats 5] [--json out.json]
+    python benchmarks/throughput.py [--paths 2000 100000] [--repeats 5] [--json out.json]
+
+At 10⁵ paths diffrax and NumPy run 2 000 of them (their path-steps/s does not grow with
+more paths on this CPU; minutes per repeat otherwise).
 """
 
 from __future__ import annotations
@@ -180,8 +183,10 @@ def best_of(fn, repeats):
     return best, out
 
 
-def compare(spec, n, repeats, diffrax=True, numpy_baseline=False):
-    """All contenders on one problem. Returns rows {name: dict(seconds, useful_steps)}."""
+def compare(spec, n, repeats, diffrax=True, numpy_baseline=False, diffrax_paths=2000):
+    """All contenders on one problem. Returns rows {name: dict(seconds, useful_steps)}.
+    diffrax and NumPy run at most ``diffrax_paths`` paths (at 10⁵ paths diffrax would
+    take minutes per repeat): their path-steps/s is what the ratio compares."""
     rows = {}
     run_sdesim(spec, n, jax.random.key(0))  # compile
     t, res = best_of(lambda i: run_sdesim(spec, n, jax.random.key(1 + i)), repeats)
@@ -204,12 +209,12 @@ def compare(spec, n, repeats, diffrax=True, numpy_baseline=False):
         steps = n * (max(1, -(-n_steps // BLOCK)) * BLOCK if noise == "bulk" else n_steps)
         rows[label] = dict(seconds=t, useful_steps=steps)
     if diffrax:
-        go = make_diffrax(spec, n)
+        go = make_diffrax(spec, min(n, diffrax_paths))
         go(jax.random.key(0))
         t, useful = best_of(lambda i: go(jax.random.key(1 + i)), max(1, repeats // 3))
         rows["diffrax (vmap, Euler, Event)"] = dict(seconds=t, useful_steps=useful)
     if numpy_baseline:
-        t, useful = best_of(lambda i: run_numpy(n, i), max(1, repeats // 3))
+        t, useful = best_of(lambda i: run_numpy(min(n, diffrax_paths), i), max(1, repeats // 3))
         rows["numpy (vectorized, compacting)"] = dict(seconds=t, useful_steps=useful)
     ref = rows["sdesim.escape"]["useful_steps"] / rows["sdesim.escape"]["seconds"]
     for r in rows.values():
@@ -298,7 +303,8 @@ def unroll_sweep(n, values, repeats):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--paths", type=int, default=2000)
+    ap.add_argument("--paths", type=int, nargs="+", default=[2000],
+                    help="path counts to measure (each a full set of rows), e.g. 2000 100000")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--progress-paths", type=int, default=20000,
                     help="paths of the progress on/off run (long enough for several chunks)")
@@ -310,39 +316,44 @@ def main(argv=None):
     ap.add_argument("--unroll", type=int, nargs="*", default=None,
                     help="only the page-loop unroll sweep at these values (both problems)")
     args = ap.parse_args(argv)
-    n = args.paths
+    n = args.paths[0]
     if args.unroll:
         return unroll_sweep(n, args.unroll, args.repeats)
     if args.lanes:
         return lanes_sweep(double_well(), n, args.lanes, args.repeats)
     dev = jax.devices()[0]
     print(f"device: {dev.platform} ({dev.device_kind}), {len(jax.devices())} device(s), "
-          f"{os.cpu_count()} cpus, {platform.machine()}; {n} paths; jax {jax.__version__}")
-    out = dict(paths=n, device=f"{dev.platform} {dev.device_kind}", cases={})
+          f"{os.cpu_count()} cpus, {platform.machine()}; paths {args.paths}; "
+          f"jax {jax.__version__}")
+    out = dict(paths=args.paths, device=f"{dev.platform} {dev.device_kind}",
+               cpus=os.cpu_count(), jax=jax.__version__, repeats=args.repeats, cases={})
     summary = []
-    for key, spec, numpy_baseline in (("dw", double_well(), True),
-                                      ("st", styblinski(), False)):
-        rows = compare(spec, n, args.repeats, diffrax=not args.skip_diffrax,
-                       numpy_baseline=numpy_baseline)
-        print_rows(f"{spec['name']}, dt={spec['dt']}", rows)
-        out["cases"][key] = dict(name=spec["name"], dt=spec["dt"], rows=rows)
-        line = (f"{spec['name']}: sdesim = "
-                f"{rows['bare scan (bulk noise): limit']['sdesim_ratio']:.2f}x the limit (bare "
-                f"scan, bulk noise), {rows['bare scan (same noise)']['sdesim_ratio']:.2f}"
-                f"x bare scan (same noise), "
-                f"{rows['bare scan (jax.random.normal)']['sdesim_ratio']:.2f}x bare scan "
-                f"(jax.random.normal)")
-        if "diffrax (vmap, Euler, Event)" in rows:
-            line += f", {rows['diffrax (vmap, Euler, Event)']['sdesim_ratio']:.1f}x diffrax"
-        summary.append(line)
-    over, off, on, chunks = progress_overhead(double_well(), args.progress_paths,
-                                              args.progress_pairs)
-    out["progress"] = dict(paths=args.progress_paths, pairs=args.progress_pairs,
-                           median_overhead=over, best_seconds_off=off, best_seconds_on=on,
-                           chunks=chunks)
-    summary.append(f"progress bar overhead ({args.progress_paths} paths, {chunks} chunks, "
-                   f"median of {args.progress_pairs} pairs): {100 * over:+.1f}% "
-                   f"(best {off:.3f} s off, {on:.3f} s on)")
+    for n in args.paths:
+        for key, spec, numpy_baseline in (("dw", double_well(), True),
+                                          ("st", styblinski(), False)):
+            rows = compare(spec, n, args.repeats, diffrax=not args.skip_diffrax,
+                           numpy_baseline=numpy_baseline)
+            print_rows(f"{spec['name']}, dt={spec['dt']}, {n} paths", rows)
+            out["cases"][f"{key}_{n}"] = dict(name=spec["name"], dt=spec["dt"], paths=n,
+                                             rows=rows)
+            line = (f"{spec['name']}, {n} paths: sdesim = "
+                    f"{rows['bare scan (bulk noise): limit']['sdesim_ratio']:.2f}x the limit "
+                    f"(bare scan, bulk noise), "
+                    f"{rows['bare scan (same noise)']['sdesim_ratio']:.2f}x bare scan (same "
+                    f"noise), {rows['bare scan (jax.random.normal)']['sdesim_ratio']:.2f}x "
+                    f"bare scan (jax.random.normal)")
+            if "diffrax (vmap, Euler, Event)" in rows:
+                line += f", {rows['diffrax (vmap, Euler, Event)']['sdesim_ratio']:.1f}x diffrax"
+            summary.append(line)
+    if args.progress_pairs > 0:
+        over, off, on, chunks = progress_overhead(double_well(), args.progress_paths,
+                                                  args.progress_pairs)
+        out["progress"] = dict(paths=args.progress_paths, pairs=args.progress_pairs,
+                               median_overhead=over, best_seconds_off=off,
+                               best_seconds_on=on, chunks=chunks)
+        summary.append(f"progress bar overhead ({args.progress_paths} paths, {chunks} chunks,"
+                       f" median of {args.progress_pairs} pairs): {100 * over:+.1f}% "
+                       f"(best {off:.3f} s off, {on:.3f} s on)")
     print("\n" + "\n".join(summary))
     if args.json:
         with open(args.json, "w") as f:

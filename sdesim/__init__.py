@@ -1,7 +1,21 @@
 """sdesim: simulate the SDEs of deep-learning optimizers and measure how fast they escape
 from loss basins. See README.md and SPEC.md."""
 
-from . import exits, integrators, landscapes, model, models, noise, optim, rare, stats, theory
+from . import (
+               diagnostics,
+               exits,
+               integrators,
+               landscapes,
+               model,
+               models,
+               networks,
+               noise,
+               optim,
+               pytrees,
+               rare,
+               stats,
+               theory,
+)
 from .engine import DivergenceWarning, StabilityWarning, Trajectories, escape, simulate
 from .optim import escape_algorithm
 from .rare import AMSResult, escape_ams
@@ -11,4 +25,5 @@ __version__ = "0.1.0"
 __all__ = ["escape", "escape_algorithm", "escape_ams", "simulate", "EscapeResult",
            "AMSResult", "Trajectories", "rare",
            "DivergenceWarning", "StabilityWarning", "integrators", "model", "exits",
-           "landscapes", "models", "noise", "optim", "stats", "theory"]
+           "landscapes", "models", "noise", "optim", "stats", "theory", "pytrees",
+           "diagnostics", "networks"]

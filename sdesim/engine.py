@@ -50,6 +50,7 @@ from jax.typing import ArrayLike
 
 from . import _checks
 from . import exits as _exits
+from . import pytrees as _pytrees
 from .model import Model
 from .stats import EscapeResult
 
@@ -709,6 +710,7 @@ def escape(model: Model, loss: Callable, theta0: ArrayLike, exit: object, *, n_p
       ``rate()``, ``rate_ci()``, ``mean_time()``, ``cv()``, ``survival()``,
       ``iterations`` (``times / lr`` where the model has a learning rate) and ``info``.
     """
+    model, loss, theta0, exit, _ = _pytrees.flatten_problem(model, loss, theta0, exit)
     n_paths, theta0, exit, key = check_inputs(model, loss, theta0, exit, n_paths, dt, t_max,
                                                key)
     if exit is None:
@@ -851,7 +853,8 @@ def _lr_of(model):
 
 @dataclasses.dataclass(frozen=True)
 class Trajectories:
-    """Saved paths of ``simulate``: ``ts`` (n_saves,), ``paths`` (n_paths, n_saves, d);
+    """Saved paths of ``simulate``: ``ts`` (n_saves,), ``paths`` (n_paths, n_saves, d)
+    (a pytree run: the flat vectors; ``params()`` gives the pytree);
     ``velocities`` likewise for phase-space models (else None); ``diverged`` (n_paths,)
     marks paths whose state became non-finite (their saved values from then on are
     inf/NaN; ``simulate`` warns)."""
@@ -860,10 +863,16 @@ class Trajectories:
     paths: np.ndarray
     velocities: np.ndarray | None = None
     diverged: np.ndarray | None = None
+    unravel: object = None  # sdesim.pytrees.Unravel of a pytree run, else None
 
     @property
     def n_diverged(self):
         return 0 if self.diverged is None else int(np.sum(self.diverged))
+
+    def params(self):
+        """The saved positions as the parameter pytree of a pytree run: leaves of shape
+        ``(n_paths, n_saves, *leaf_shape)`` (a vector run: ``paths`` itself)."""
+        return self.paths if self.unravel is None else self.unravel(self.paths)
 
 
 @eqx.filter_jit
@@ -914,6 +923,7 @@ def simulate(model: Model, loss: Callable, theta0: ArrayLike, *, n_paths: int, d
     is exactly path ``i`` of ``escape`` with the same key. Paths whose state becomes
     non-finite are marked in ``diverged`` and counted in a ``DivergenceWarning``.
     """
+    model, loss, theta0, _, unravel = _pytrees.flatten_problem(model, loss, theta0)
     n_paths, theta0, _, key = check_inputs(model, loss, theta0, None, n_paths, dt, t_max,
                                             key)
     save_every = _checks.integer("save_every", save_every, minimum=1)
@@ -952,7 +962,7 @@ def simulate(model: Model, loss: Callable, theta0: ArrayLike, *, n_paths: int, d
         warnings.warn(f"{int(bad.sum())} of {n_paths} simulated paths diverged (non-finite "
                       f"state; Trajectories.diverged marks them): use a smaller dt or "
                       f"JAX_ENABLE_X64=1", DivergenceWarning, stacklevel=2)
-    return Trajectories(ts, pos, vel, bad)
+    return Trajectories(ts, pos, vel, bad, unravel)
 
 
 def _diffrax_solver(model, solver):

@@ -146,6 +146,42 @@ class Ellipsoid(Exit):
 
 
 @_checks.pytree_dataclass
+class Ball(Exit):
+    """Exit when ``‖θ − center‖ > radius``: leaving a Euclidean ball around a minimum
+    (the first exit time of a neighbourhood, as Nguyen et al., NeurIPS 2019, measure it
+    for networks). Grid monitoring (no bridge). For a pytree run build it with ``ball``,
+    which takes the centre as a parameter pytree."""
+
+    center: jax.Array = dataclasses.field(metadata=dict(vector=True))
+    radius: jax.Array = dataclasses.field()
+
+    @property
+    def dim(self):
+        return int(np.shape(self.center)[0])
+
+    def check(self):
+        if np.ndim(self.center) != 1:
+            raise ValueError(f"center must be a vector, got shape {np.shape(self.center)}")
+        _checks.real("center", self.center)
+        _checks.scalar("radius", self.radius)
+        _checks.real("radius", self.radius, positive=True)
+
+    def outside(self, theta):
+        y = theta - self.center.astype(theta.dtype)
+        return y @ y > jnp.square(self.radius.astype(theta.dtype))
+
+
+def ball(center, radius):
+    """``Ball`` around ``center``, a vector or a parameter pytree (flattened in the order
+    the engine flattens ``theta0``, ``sdesim.pytrees``)."""
+    from . import pytrees
+
+    if not pytrees.is_vector_like(center):
+        center = pytrees.layout(center)[0]
+    return Ball(center, radius)
+
+
+@_checks.pytree_dataclass
 class LevelSet(Exit):
     """Exit when ``fn(θ) > level`` (a sub-level set of any function, e.g. the loss).
 

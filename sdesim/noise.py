@@ -8,7 +8,6 @@ model here returns a *factor* ``B(θ)`` with ``B Bᵀ = C(θ)``: either a vector
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import jax
@@ -225,7 +224,8 @@ class Minibatch(CovarianceModel):
 
     batch_size: jax.Array
     data: jax.Array | None = None
-    per_sample: Callable | None = dataclasses.field(default=None, metadata=dict(static=True))
+    # a pytree child, not static: an Equinox bound method (its arrays traced) works too
+    per_sample: Callable | None = None
 
     def _validate(self):
         _checks.scalar("batch_size", self.batch_size)

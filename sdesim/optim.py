@@ -40,6 +40,7 @@ import optax
 
 from . import _checks
 from . import noise as _noise
+from . import pytrees as _pytrees
 from .engine import escape
 from .model import Model
 
@@ -543,7 +544,8 @@ class Algorithm(Model):
     batch_size: int | None = dataclasses.field(default=None, metadata=dict(static=True))
     noise: object = None
     alpha: jax.Array | None = None
-    per_sample: Callable | None = dataclasses.field(default=None, metadata=dict(static=True))
+    # a pytree child, not static: an Equinox bound method (its arrays traced) works too
+    per_sample: Callable | None = None
     hyperparams: dict[str, jax.Array] | None = None
 
     noise_kind = "discrete"
@@ -689,8 +691,9 @@ def escape_algorithm(optimizer, loss, theta0, exit, *, n_iters, n_paths, key, lr
     optimizers reuses one compiled program.
     """
     n_iters = _checks.integer("n_iters", n_iters, minimum=1)
-    try:
-        probe = jnp.zeros(np.shape(theta0), jnp.result_type(float))
+    try:  # the optimizer's state is built on a zero vector of theta0's flat shape
+        probe = jnp.zeros(np.shape(theta0) if _pytrees.is_vector_like(theta0) else
+                          _pytrees.layout(theta0)[0].shape, jnp.result_type(float))
     except Exception:  # a malformed theta0 is for escape to report
         probe = None
     lr = _one_learning_rate(optimizer, lr, probe)

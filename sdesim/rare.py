@@ -47,6 +47,7 @@ from scipy import stats as _st
 from . import _checks
 from . import engine as _engine
 from . import exits as _exits
+from . import pytrees as _pytrees
 
 K = _engine.NOISE_PAGE
 # lane outcomes of one advance
@@ -624,6 +625,9 @@ def splitting_probability(model, loss, start, exit, *, level_a, dt, key, n_repli
         raise ValueError(f"k must be < n_replicas ({n}), got {k}")
     n_runs = _checks.integer("n_runs", n_runs, minimum=1)
     t_max = 1e5 * float(dt) if t_max is None else t_max
+    model, loss, start, exit, un = _pytrees.flatten_problem(model, loss, start, exit)
+    if un is not None and score is not None:
+        score = _pytrees.OnParams(score, un)
     _, start, exit, key = _engine.check_inputs(model, loss, start, exit, 1, dt, t_max, key)
     score = default_score(exit, start) if score is None else score
     if float(score(start)) <= float(level_a):
@@ -679,6 +683,9 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
     n_direct = 2 * n if n_direct is None else _checks.integer("n_direct", n_direct, minimum=2)
     max_iterations = _checks.integer("max_iterations", max_iterations, minimum=1)
     t_max = 1e5 * float(dt) if t_max is None else t_max
+    model, loss, theta0, exit, un = _pytrees.flatten_problem(model, loss, theta0, exit)
+    if un is not None and callable(score):
+        score = _pytrees.OnParams(score, un)
     _, theta0, exit, key = _engine.check_inputs(model, loss, theta0, exit, 1, dt, t_max, key)
     if exit is None:
         raise TypeError("exit is required: an exit from sdesim.exits")
