@@ -419,7 +419,7 @@ def _normal_from_bits(w, dtype):
     return jnp.asarray(math.sqrt(2), dtype) * jax.lax.erf_inv(u)
 
 
-def step_and_test(model, loss, exit, state, surv, uj, t, dt, z, bridge):
+def step_and_test(model, loss, exit, state, surv, uj, t, dt, z, bridge, check=None):
     """One step of one lane and its exit test (the engine's and the splitting kernel's).
 
     Returns ``(new state, new position, surv, gone, bad)``. Outcomes: a point the exit
@@ -427,10 +427,15 @@ def step_and_test(model, loss, exit, state, surv, uj, t, dt, z, bridge):
     to ±inf left a box or ball); a NaN, or an infinite point the exit cannot place
     outside, is a divergence (``bad``), never an escape. With ``bridge`` the Brownian
     bridge's survival ``surv`` is multiplied by ``1 − cross_prob`` and the step is an exit
-    once it falls below the page's uniform ``uj`` (see ``_run_page``)."""
+    once it falls below the page's uniform ``uj`` (see ``_run_page``). ``check``: a
+    traced bool shared by all lanes (not batched): the exit is evaluated only where it is
+    true (``lax.cond``, so a skipped test costs nothing); None = every step."""
     new, factor = model.step(state, t, dt, loss, z)
     x, y = model.position(state), model.position(new)
-    gone = exit.outside(y)
+    if check is None:
+        gone = exit.outside(y)
+    else:
+        gone = jax.lax.cond(check, exit.outside, lambda _: jnp.asarray(False), y)
     bad = jnp.any(jnp.isnan(y)) | (jnp.any(jnp.isinf(y)) & ~gone)
     if bridge and factor is not None:
         surv = surv * (1 - exit.cross_prob(x, y, factor, dt))
@@ -438,7 +443,7 @@ def step_and_test(model, loss, exit, state, surv, uj, t, dt, z, bridge):
     return new, y, surv, gone, bad
 
 
-def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll):
+def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll, every=1):
     """Advance every lane by one page of K steps. Returns (state, mark): ``mark`` is the
     offset of the first exit in the page (``-1 - offset`` if non-finite), else K.
     Lane path ``p`` is global path ``pool.first + p`` of the random stream.
@@ -449,7 +454,11 @@ def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll):
     per page and exits at the first ``j`` with ``S_j = prod_{i<=j} (1 - p_i) < U``: the
     same law (``P(no exit by j) = S_j`` either way, and a fresh ``U`` per page is exact
     because the survival factors of later pages start again from 1 given survival), at one
-    random word per page instead of one per step."""
+    random word per page instead of one per step.
+
+    ``every`` > 1 (a divisor of K): the exit is tested only after steps ``k·every`` of the
+    path (pages start at multiples of K, so the same offsets in every lane); the bridge
+    is then off (the caller's business)."""
     dtype = dt.dtype
     width = pool.path.shape[0]
     use_bridge = bridge and hasattr(exit, "cross_prob")
@@ -458,15 +467,17 @@ def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll):
     u = u if use_bridge else jnp.zeros((width,), dtype)
     step0 = pool.page * NOISE_PAGE
 
-    def lane_step(state, surv, uj, t, zj):
-        new, _, surv, gone, bad = step_and_test(model, loss, exit, state, surv, uj, t, dt,
-                                                zj, use_bridge)
-        return new, surv, gone | bad, bad
-
     def body(carry, xs):
         state, surv, mark = carry
         j, zj = xs
         t = (step0 + j).astype(dtype) * dt
+        check = None if every == 1 else (j + 1) % every == 0
+
+        def lane_step(state, surv, uj, t, zj):
+            new, _, surv, gone, bad = step_and_test(model, loss, exit, state, surv, uj, t,
+                                                    dt, zj, use_bridge, check)
+            return new, surv, gone | bad, bad
+
         new, surv, out, bad = jax.vmap(lane_step, (0, 0, 0, 0, -1))(state, surv, u, t, zj)
         # mark: NOISE_PAGE until the first exit, then its offset j (-1 - j if the state
         # was non-finite). Exits past n_max are dropped in _finish_page. Lanes that already
@@ -516,7 +527,7 @@ def _busy(pool):
     return jnp.sum(pool.path < pool.limit, dtype=jnp.int32)
 
 
-def _advance_one(params, pool, max_pages, d, bridge, shrink_at, unroll):
+def _advance_one(params, pool, max_pages, d, bridge, shrink_at, unroll, every=1):
     """One device's pool: run pages until its paths are done, ``max_pages`` pages ran, or
     (queue empty and at most ``shrink_at`` lanes busy). Returns the pool and
     ``[pages run, busy lanes, escaped so far]``."""
@@ -532,7 +543,7 @@ def _advance_one(params, pool, max_pages, d, bridge, shrink_at, unroll):
 
     def body(c):
         pool, n = c
-        state, mark = _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll)
+        state, mark = _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll, every)
         return _finish_page(pool, state, mark, state0, n_max), n + 1
 
     pool, n = jax.lax.while_loop(cond, body, (pool, jnp.asarray(0, jnp.int32)))
@@ -573,11 +584,13 @@ def _per_device(fn, mesh, replicated, pool):
 
 
 @eqx.filter_jit(donate="all-except-first")
-def _advance(params, pool, max_pages, *, mesh, d, bridge, shrink_at, unroll, signature):
+def _advance(params, pool, max_pages, *, mesh, d, bridge, shrink_at, unroll, signature,
+             every=1):
     """All devices' pools advanced at once. One compiled program per (width, devices,
     static settings); ``signature`` (unused in the body) keeps models apart. The pool is
     donated: its result arrays are updated in place, not copied."""
-    return _per_device(lambda r, p: _advance_one(r[0], p, r[1], d, bridge, shrink_at, unroll),
+    return _per_device(lambda r, p: _advance_one(r[0], p, r[1], d, bridge, shrink_at, unroll,
+                                                 every),
                        mesh, (params, max_pages), pool)
 
 
@@ -667,13 +680,14 @@ class RunInfo:
     devices: int = 1  # local devices used
     processes: int = 1  # JAX processes that shared the paths
     chunks: int = 0  # host round trips (one per jitted call)
+    check_every: int = 1  # the exit was tested every this many steps (time resolution)
 
 
 def escape(model: Model, loss: Callable, theta0: ArrayLike, exit: object, *, n_paths: int,
            dt: float, t_max: float, key: jax.Array, lanes: int | None = None,
            bridge: bool = True, progress: bool | Callable | None = None, first_path: int = 0,
-           devices: int | list | None = None, distributed: bool | None = None
-           ) -> EscapeResult:
+           devices: int | list | None = None, distributed: bool | None = None,
+           check_every: int = 1) -> EscapeResult:
     """Simulate ``n_paths`` paths from ``theta0`` until they leave the region ``exit``.
 
     Args:
@@ -704,6 +718,11 @@ def escape(model: Model, loss: Callable, theta0: ArrayLike, exit: object, *, n_p
         ``None``/``True`` splits the paths into one contiguous block per process and
         gathers every block to every process (all processes must call ``escape`` with the
         same arguments); ``False``: this process runs all the paths by itself.
+      check_every: test the exit only after every ``check_every``-th step (1, 2, 4, …,
+        64: a divisor of the 64-step page), for an expensive exit such as a network's
+        loss on an evaluation set; exit times are then multiples of ``check_every·dt``
+        (the time resolution, ``res.info.check_every``) and the Brownian-bridge test is
+        off. Divergence is still checked every step.
 
     Returns:
       ``EscapeResult`` with ``times`` (SDE time, ``inf`` if censored), ``escaped``,
@@ -717,6 +736,10 @@ def escape(model: Model, loss: Callable, theta0: ArrayLike, exit: object, *, n_p
         raise TypeError("exit is required: an exit from sdesim.exits or a callable")
     if lanes is not None:
         lanes = _checks.integer("lanes", lanes, minimum=1)
+    check_every = _checks.integer("check_every", check_every, minimum=1)
+    if NOISE_PAGE % check_every:
+        raise ValueError(f"check_every must divide the {NOISE_PAGE}-step page (1, 2, 4, 8, "
+                         f"16, 32 or 64), got {check_every}")
     n_max = n_steps(t_max, dt)
     if n_max >= 2**31 - NOISE_PAGE:
         raise ValueError(f"t_max/dt must be < 2**31 steps, got {n_max}")
@@ -737,7 +760,7 @@ def escape(model: Model, loss: Callable, theta0: ArrayLike, exit: object, *, n_p
     warn_if_unstable(model, loss, theta0, dt)
     run = dict(params=params, d=theta0.shape[0], lanes=lanes, progress=progress, devs=devs,
                bridge=bool(bridge) and model.noise_kind == "gaussian"
-               and model.diffusive_position)
+               and model.diffusive_position and check_every == 1, every=check_every)
     t_start = _time.perf_counter()
     if n_proc == 1:
         steps, status, info = _run_block(first_path, n_paths, **run)
@@ -778,7 +801,7 @@ def _run_distributed(first_path, n_paths, n_proc, run):
     return take(g_steps), take(g_status), info
 
 
-def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge):
+def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge, every=1):
     """Paths ``first_path + [0, n_paths)`` on the local devices ``devs``: one pool per
     device, each on a contiguous sub-block. Returns (steps, status, RunInfo)."""
     n_dev = max(1, min(len(devs), n_paths))
@@ -794,7 +817,7 @@ def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge)
     model, theta0 = params[0], params[3]
     pool = jax.device_put(_initial_pool(model, theta0, limits, firsts, size, width), sharding)
     signature = _signature(params)
-    info = RunInfo(devices=n_dev)
+    info = RunInfo(devices=n_dev, check_every=every)
     bar = None
     t_start = _time.perf_counter()
     pages = 64  # pages per call; grown so one call takes ~0.5 s (chunking never changes results)
@@ -802,7 +825,7 @@ def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge)
         shrink_at = _next_width(width, d, platform) or -1
         t0 = _time.perf_counter()
         pool, counts = _advance(params, pool, jnp.asarray(pages, jnp.int32), mesh=mesh, d=d,
-                                bridge=bridge, shrink_at=shrink_at, unroll=unroll,
+                                bridge=bridge, shrink_at=shrink_at, unroll=unroll, every=every,
                                 signature=signature)
         counts = np.asarray(counts)  # (devices, [pages run, busy, escaped])
         next_path = np.asarray(pool.next_path)

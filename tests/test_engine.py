@@ -223,3 +223,25 @@ def test_models_with_the_same_layout_do_not_share_a_program():
     r_adam = sd.escape(adam, DW, TH0, EXIT, **kw)
     r_adai = sd.escape(adai, DW, TH0, EXIT, **kw)
     assert not np.array_equal(r_adam.times, r_adai.times)
+
+
+def test_check_every_tests_the_exit_on_its_grid_only():
+    # the same stream with the exit tested every 4th step: path i's exit is the first
+    # step k·4 at which its simulated trajectory is outside (simulate(method="engine")
+    # gives path i of escape); the bridge is off there, so compare with the grid.
+    model = sd.models.Langevin(0.5)
+    kw = dict(n_paths=12, dt=0.01, t_max=40.0, key=jax.random.key(5), progress=False)
+    r4 = sd.escape(model, DW, TH0, EXIT, check_every=4, **kw)
+    r1 = sd.escape(model, DW, TH0, EXIT, bridge=False, **kw)
+    assert r4.info.check_every == 4 and r4.n_escaped >= 6
+    s4 = np.asarray(r4.steps)[r4.escaped]
+    assert np.all(s4 % 4 == 0)
+    assert np.all(np.asarray(r4.steps) >= np.asarray(r1.steps))
+    tr = sd.simulate(model, DW, TH0, n_paths=12, dt=0.01, t_max=40.0, key=jax.random.key(5),
+                     method="engine")
+    outside = np.asarray(tr.paths[:, :, 0]) > 0  # the exit: x > 0 (saves every step)
+    for i in np.flatnonzero(r4.escaped):
+        ks = np.flatnonzero(outside[i, 4::4])
+        assert ks.size and (ks[0] + 1) * 4 == r4.steps[i], i
+    with pytest.raises(ValueError, match="divide"):
+        sd.escape(model, DW, TH0, EXIT, check_every=3, **kw)
