@@ -1001,7 +1001,8 @@ def _simulate_diffrax(model, loss, theta0, key, n_paths, dt, n_steps, save_every
     solver = _diffrax_solver(model, solver)
     params = _arrayify((model, loss, model.to_vector(model.init(theta0)), key))
     return _diffrax_solve(params, n_paths, float(dt), n_steps * float(dt), n_steps,
-                          save_every, solver, theta0.shape[0], _signature(params))
+                          save_every, solver, model.noise_shape(theta0.shape[0])[0],
+                          _signature(params))
 
 
 @eqx.filter_jit

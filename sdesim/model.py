@@ -139,7 +139,10 @@ class Model:
 
     # -- noise -------------------------------------------------------------------------
     def noise_shape(self, d):
-        return (d,)
+        """The driving noise of one step: ``d`` numbers, or as many as the model's
+        covariance model needs (a low-rank ``B`` of ``d × k``: ``k``)."""
+        covs = self.covariances()
+        return (covs[0].noise_dim(d),) if len(covs) == 1 else (d,)
 
     def covariances(self):
         """The gradient-noise covariance models (``sdesim.noise``) among the fields, for

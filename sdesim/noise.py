@@ -139,6 +139,11 @@ class CovarianceModel:
         """The noise factor ``B(θ)`` with ``B Bᵀ = C(θ)``: each covariance model defines it."""
         raise NotImplementedError(f"{type(self).__name__} must define factor(theta, loss)")
 
+    def noise_dim(self, d):
+        """Normals per step that drive ``B z`` (``B`` is ``d × noise_dim``): ``d`` but for
+        low-rank forms."""
+        return d
+
 
 @_checks.pytree_dataclass
 class Isotropic(CovarianceModel):
@@ -257,6 +262,56 @@ class Minibatch(CovarianceModel):
         g = grads - grads.mean(0)
         cov = g.T @ g / grads.shape[0]
         return _psd_sqrt(cov / b)
+
+
+@_checks.pytree_dataclass
+class LowRank(CovarianceModel):
+    """A constant low-rank covariance ``C = V diag(λ) Vᵀ`` from ``k`` eigenpairs (columns
+    of ``vectors``, ``(d, k)``; ``values`` ``(k,)``, ≥ 0): the local form of a network's
+    gradient noise at a minimum, its top eigenpairs (Xie et al.'s approximation;
+    ``sdesim.diagnostics.noise_eigs`` measures them). ``B = V diag(√λ)`` is ``d × k``
+    and drives ``k`` normals per step: O(d·k) per step, nothing ``d × d``."""
+
+    vectors: jax.Array
+    values: jax.Array
+
+    def _validate(self):
+        if np.ndim(self.vectors) != 2 or np.ndim(self.values) != 1 or \
+                np.shape(self.vectors)[1] != np.shape(self.values)[0]:
+            raise ValueError(f"vectors must be (d, k) and values (k,), got "
+                             f"{np.shape(self.vectors)} and {np.shape(self.values)}")
+        _checks.real("vectors", self.vectors)
+        _checks.real("values", self.values, nonnegative=True)
+
+    def check(self, d):
+        self._validate()
+        if np.shape(self.vectors)[0] != d:
+            raise ValueError(f"vectors have {np.shape(self.vectors)[0]} rows but theta has "
+                             f"dimension {d}")
+
+    def noise_dim(self, d):
+        return int(np.shape(self.values)[0])
+
+    def factor(self, theta, loss):
+        return self.vectors.astype(theta.dtype) * jnp.sqrt(self.values.astype(theta.dtype))
+
+
+def lowrank(values, vectors=None):
+    """``LowRank`` covariance from ``k`` eigenpairs: ``lowrank(eigs)`` with the result of
+    ``sdesim.diagnostics.noise_eigs`` (its eigenvectors are rows, flat), or
+    ``lowrank(values (k,), vectors (k, d))`` with eigenvectors as rows."""
+    if vectors is None:
+        if not hasattr(values, "values") or not hasattr(values, "vectors"):
+            raise TypeError("lowrank(eigs) needs an object with .values and .vectors (from "
+                            "sdesim.diagnostics.noise_eigs), or lowrank(values, vectors)")
+        values, vectors = values.values, values.vectors
+    lam = np.asarray(values, np.float64)
+    vec = np.asarray(vectors, np.float64)
+    if vec.ndim != 2 or lam.ndim != 1 or vec.shape[0] != lam.shape[0]:
+        raise ValueError(f"values must be (k,) and vectors (k, d) (rows), got {lam.shape} "
+                         f"and {vec.shape}")
+    dtype = jnp.result_type(float)
+    return LowRank(jnp.asarray(vec.T, dtype), jnp.asarray(np.maximum(lam, 0.0), dtype))
 
 
 def per_sample_of(per_sample, loss):

@@ -632,7 +632,7 @@ class Algorithm(Model):
     def noise_shape(self, d):
         if self.source == "minibatch":
             return (self.batch_size,)
-        return (d,) if self.source == "injected" else (0,)
+        return (self.noise.noise_dim(d),) if self.source == "injected" else (0,)
 
     def sample_noise(self, key, shape, dtype):
         if self.source == "minibatch":

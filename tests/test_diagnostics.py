@@ -91,3 +91,58 @@ def test_tail_index_of_minibatch_noise():
     assert tg.alpha > 1.85
     with pytest.raises(ValueError, match="batch_size"):
         dg.tail_index(per_sample, np.zeros(20), gauss[:10], batch_size=10)
+
+
+def _lowrank_setup(d=30, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(d, k)))
+    lam = np.array([4.0, 2.0, 0.5])[:k]
+    return sd.noise.lowrank(lam, q.T), (q * lam) @ q.T
+
+
+def test_lowrank_noise_has_the_stated_covariance():
+    # one Euler–Maruyama step of SGD on a flat loss: Δθ = sqrt(lr·dt)·B z with B = V√λ,
+    # so Cov(Δθ)/(lr·dt) = V diag(λ) Vᵀ; 40 000 paths: entries to ~1% (C_ii·sqrt(2/n))
+    noise, c = _lowrank_setup()
+    model = sd.models.SGD(0.5, noise)
+    assert model.noise_shape(30) == (3,)
+    tr = sd.simulate(model, lambda th: 0.0 * jnp.sum(th), np.zeros(30), n_paths=40_000,
+                     dt=0.01, t_max=0.01, key=jax.random.key(0), method="engine")
+    dx = np.asarray(tr.paths[:, 1], np.float64)
+    emp = dx.T @ dx / dx.shape[0] / (0.5 * 0.01)
+    assert np.abs(emp - c).max() < 0.05 * np.abs(c).max()
+    # the diffrax path drives the same factor with a 3-dimensional Brownian motion
+    tr2 = sd.simulate(model, lambda th: 0.0 * jnp.sum(th), np.zeros(30), n_paths=2_000,
+                      dt=0.01, t_max=0.01, key=jax.random.key(0), method="diffrax")
+    dx2 = np.asarray(tr2.paths[:, 1], np.float64)
+    emp2 = dx2.T @ dx2 / dx2.shape[0] / (0.5 * 0.01)
+    assert np.abs(emp2 - c).max() < 0.25 * np.abs(c).max()  # 2 000 paths: ~5% per entry
+
+
+def test_lowrank_from_measured_noise_eigs_and_escape():
+    rng = np.random.default_rng(3)
+    d = 20
+    x = (rng.normal(size=(300, d)) * np.linspace(0.2, 1.5, d)).astype(np.float32)
+
+    def per_sample(th, xi):
+        return 0.5 * jnp.sum((th - xi) ** 2)
+
+    e = dg.noise_eigs(per_sample, np.zeros(d), x, batch_size=2.0, k=4)
+    cov = sd.noise.lowrank(e)
+    c = np.asarray(cov.vectors) @ np.diag(np.asarray(cov.values)) @ np.asarray(cov.vectors).T
+    dense = np.cov(x.astype(np.float64).T, bias=True) / 2.0
+    lam, v = np.linalg.eigh(dense)
+    top = (v[:, -4:] * lam[-4:]) @ v[:, -4:].T  # the rank-4 truncation
+    np.testing.assert_allclose(c, top, atol=2e-4 * np.abs(dense).max())
+    # an escape and an optimizer with it (k = 4 normals per step)
+    quad = sd.landscapes.Quadratic(np.ones(d))
+    r = sd.escape(sd.models.SGD(0.5, cov), quad, np.zeros(d), sd.exits.Ball(np.zeros(d), 1.0),
+                  n_paths=16, dt=0.01, t_max=50.0, key=jax.random.key(1), progress=False)
+    assert r.n_escaped == 16
+    ra = sd.escape_algorithm(sd.optim.sgd(0.5), quad, np.zeros(d),
+                             sd.exits.Ball(np.zeros(d), 1.0), noise=cov, n_iters=2000,
+                             n_paths=16, key=jax.random.key(1), progress=False)
+    assert ra.n_escaped > 0
+    with pytest.raises(ValueError, match="rows"):
+        sd.escape(sd.models.SGD(0.5, cov), sd.landscapes.Quadratic(np.ones(5)), np.zeros(5),
+                  lambda th: False, n_paths=2, dt=0.01, t_max=1.0, key=jax.random.key(0))
