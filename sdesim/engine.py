@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time as _time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -613,16 +614,39 @@ def _initial_pool(model, theta0, limits, firsts, size, width):
                  jnp.zeros((n_dev, size), jnp.int32), jnp.zeros((n_dev, size), jnp.int8))
 
 
-def default_lanes(n_paths, d=1, platform=None):
+def _memory_budget(platform):
+    """Bytes a pool's per-page arrays may take: an eighth of the device's memory
+    (``memory_stats()['bytes_limit']`` on accelerators) or of the machine's RAM (CPU)."""
+    try:
+        stats = jax.local_devices(backend=platform)[0].memory_stats() or {}
+        if "bytes_limit" in stats:
+            return int(stats["bytes_limit"]) // 8
+    except Exception:  # no stats on this backend
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 8
+    except (ValueError, OSError, AttributeError):
+        return 1 << 30
+
+
+def default_lanes(n_paths, d=1, platform=None, noise_dim=None, itemsize=4):
     """Pool width (per device). ``n_paths/4`` (the queue phase then covers most of the
     work; a wider pool idles in the tail), capped on CPU at ``8192/d`` lanes but at least
     512 (below ~500 lanes the per-step loop overhead dominates; from a few thousand
     lanes XLA spreads a step over the CPU cores: 1.5× on 2 cores at 8192 lanes vs 512,
     benchmarks/scaling.py; the cap keeps the noise page, lanes × 64 × d numbers, near
-    2 MB). Accelerators want far more lanes in flight: up to 65 536."""
+    2 MB). Accelerators want far more lanes in flight: up to 65 536.
+
+    Memory bounds it too, for large ``d`` (a network's parameters): a lane holds its page
+    of noise, ``64 × noise_dim`` numbers (``noise_dim`` = the normals per step, ``d`` by
+    default), about twice over while it is drawn, plus a few copies of its state; the
+    width is cut so that this stays within ``_memory_budget`` (an eighth of the memory),
+    down to 1 lane (d = 10⁵ on this 24 GiB machine: 60 lanes, ~3 GiB)."""
     platform = platform or jax.default_backend()
     cap = max(512, 8192 // max(int(d), 1)) if platform == "cpu" else 1 << 16
-    return int(min(n_paths, max(MIN_WIDTH, min(cap, n_paths // 4))))
+    width = int(min(n_paths, max(MIN_WIDTH, min(cap, n_paths // 4))))
+    per_lane = itemsize * (2 * NOISE_PAGE * int(noise_dim or d) + 4 * int(d))
+    return max(1, min(width, _memory_budget(platform) // per_lane))
 
 
 def _page_unroll(platform):
@@ -811,7 +835,10 @@ def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge,
     firsts = [first_path + j * size for j in range(n_dev)]
     platform = devs[0].platform
     unroll = _page_unroll(platform)
-    width = min(default_lanes(size, d, platform) if lanes is None else lanes, size)
+    noise_dim = math.prod(params[0].noise_shape(d))
+    itemsize = jnp.dtype(params[4].dtype).itemsize
+    width = min(default_lanes(size, d, platform, noise_dim, itemsize) if lanes is None
+                else lanes, size)
     mesh = jax.sharding.Mesh(np.array(devs), (_AXIS,))
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(_AXIS))
     model, theta0 = params[0], params[3]

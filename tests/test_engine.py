@@ -245,3 +245,20 @@ def test_check_every_tests_the_exit_on_its_grid_only():
         assert ks.size and (ks[0] + 1) * 4 == r4.steps[i], i
     with pytest.raises(ValueError, match="divide"):
         sd.escape(model, DW, TH0, EXIT, check_every=3, **kw)
+
+
+def test_pool_width_is_bounded_by_memory(monkeypatch):
+    # a lane holds ~2 × 64 × noise_dim numbers of page noise plus a few state copies: with
+    # a 64 MB budget, d = 20 000 (float32) allows 64e6 / (4·(2·64·20000 + 4·20000)) = 6
+    # lanes; the run goes through with that pool and its results do not depend on it
+    monkeypatch.setattr(sd.engine, "_memory_budget", lambda platform: 64 * 10**6)
+    d = 20_000
+    assert sd.engine.default_lanes(1000, d, "cpu") == 6
+    assert sd.engine.default_lanes(1000, 1, "cpu") == 250  # small d: as before
+    quad = sd.landscapes.Quadratic(np.ones(d))
+    kw = dict(n_paths=8, dt=0.01, t_max=2.0, key=jax.random.key(0), progress=False)
+    ex = sd.exits.Ball(np.zeros(d), 140.5)  # ‖θ‖ → sqrt(d·T) ≈ 141.4: most paths leave
+    r = sd.escape(sd.models.Langevin(1.0), quad, np.zeros(d), ex, **kw)
+    assert r.info.widths[0] == 6 and 0 < r.n_escaped < 8
+    r2 = sd.escape(sd.models.Langevin(1.0), quad, np.zeros(d), ex, lanes=8, **kw)
+    np.testing.assert_array_equal(r.times, r2.times)
