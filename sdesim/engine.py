@@ -641,7 +641,7 @@ def default_lanes(n_paths, d=1, platform=None, noise_dim=None, itemsize=4):
     of noise, ``64 × noise_dim`` numbers (``noise_dim`` = the normals per step, ``d`` by
     default), about twice over while it is drawn, plus a few copies of its state; the
     width is cut so that this stays within ``_memory_budget`` (an eighth of the memory),
-    down to 1 lane (d = 10⁵ on this 24 GiB machine: 60 lanes, ~3 GiB)."""
+    down to 1 lane (d = 10⁵ on this 24 GiB machine: 59 lanes, ~3 GiB)."""
     platform = platform or jax.default_backend()
     cap = max(512, 8192 // max(int(d), 1)) if platform == "cpu" else 1 << 16
     width = int(min(n_paths, max(MIN_WIDTH, min(cap, n_paths // 4))))

@@ -827,7 +827,7 @@ def test_registry_names_and_keys_come_from_the_classes():
     assert set(reg.models) == {"langevin", "underdamped", "sgd", "momentum", "adam", "adai",
                                "sgd_levy", "adam_levy", "adal", "algorithm"}
     assert set(reg.noises) == {"isotropic", "fixed", "hessian", "minibatch", "minibatch_fixed"}
-    assert set(reg.exits) == {"halfspace", "box", "ellipsoid", "level_set"}
+    assert set(reg.exits) == {"halfspace", "box", "ellipsoid", "ball", "level_set"}
     for name, cls in (("langevin", sd.models.Langevin), ("underdamped", sd.models.Underdamped),
                       ("momentum", sd.models.Momentum), ("adai", sd.models.Adai),
                       ("sgd_levy", sd.models.SGDLevy), ("adal", sd.models.AdaL)):
@@ -907,7 +907,11 @@ def test_a_new_class_needs_no_cli_change(tmp_path, capsys, monkeypatch, fresh_re
     QUAD.replace("height = 0.5\n", "") + ELLIPSOID.format("[0.0, 0.0]", "[1.0, 1.0]"),
     SMALL.replace('name = "langevin"', 'name = "underdamped"\nmass = 1.0\nfriction = 2.0'),
     QUAD.replace('name = "sgd"', 'name = "adam_levy"\nalpha = 1.5\nepsilon = 1e-6'),
-], ids=["level_set", "rastrigin", "hessian_neg", "ellipsoid-diag", "underdamped", "epsilon"])
+    '[landscape]\nname = "rastrigin"\ntheta0 = [0.0, 0.0]\n[model]\nname = "langevin"\n'
+    'temperature = 1.0\n[exit]\nkind = "ball"\ncenter = [0.0, 0.0]\nradius = 0.5\n'
+    '[run]\nn_paths = 4\ndt = 0.001\nt_max = 0.1\n',
+], ids=["level_set", "rastrigin", "hessian_neg", "ellipsoid-diag", "underdamped", "epsilon",
+        "ball"])
 def test_valid_configs_check_ok(tmp_path, capsys, config):
     assert cli.main(["run", write(tmp_path, config), "--check"]) == 0, capsys.readouterr().err
     assert capsys.readouterr().out.strip() == "point 0: config: ok"
