@@ -118,22 +118,32 @@ class Box(Exit):
         return 1.0 - jnp.prod((1.0 - p_up) * (1.0 - p_lo))
 
 
+class _Centered(Exit):
+    """A region around a ``center`` vector (its dimension is the region's)."""
+
+    @property
+    def dim(self):
+        return int(np.shape(self.center)[0])
+
+    def _check_center(self):
+        if np.ndim(self.center) != 1:
+            raise ValueError(f"center must be a vector, got shape {np.shape(self.center)}")
+        _checks.real("center", self.center)
+
+    def _offset(self, theta):
+        return theta - self.center.astype(theta.dtype)
+
+
 @_checks.pytree_dataclass
-class Ellipsoid(Exit):
+class Ellipsoid(_Centered):
     """Exit when ``½ (θ - center)ᵀ A (θ - center) > level`` (a quadratic basin Ω)."""
 
     center: jax.Array = dataclasses.field(metadata=dict(vector=True))
     matrix: jax.Array = dataclasses.field()
     level: jax.Array = dataclasses.field()
 
-    @property
-    def dim(self):
-        return int(np.shape(self.center)[0])
-
     def check(self):
-        if np.ndim(self.center) != 1:
-            raise ValueError(f"center must be a vector, got shape {np.shape(self.center)}")
-        _checks.real("center", self.center)
+        self._check_center()
         d = self.dim
         _checks.shape("matrix", self.matrix, (d, d), " to match center")
         _checks.symmetric_pd("matrix", self.matrix)
@@ -141,12 +151,12 @@ class Ellipsoid(Exit):
         _checks.real("level", self.level, positive=True)
 
     def outside(self, theta):
-        y = theta - self.center.astype(theta.dtype)
+        y = self._offset(theta)
         return 0.5 * y @ (self.matrix.astype(theta.dtype) @ y) > self.level
 
 
 @_checks.pytree_dataclass
-class Ball(Exit):
+class Ball(_Centered):
     """Exit when ``‖θ − center‖ > radius``: leaving a Euclidean ball around a minimum
     (the first exit time of a neighbourhood, as Nguyen et al., NeurIPS 2019, measure it
     for networks). Grid monitoring (no bridge). For a pytree run build it with ``ball``,
@@ -155,19 +165,13 @@ class Ball(Exit):
     center: jax.Array = dataclasses.field(metadata=dict(vector=True))
     radius: jax.Array = dataclasses.field()
 
-    @property
-    def dim(self):
-        return int(np.shape(self.center)[0])
-
     def check(self):
-        if np.ndim(self.center) != 1:
-            raise ValueError(f"center must be a vector, got shape {np.shape(self.center)}")
-        _checks.real("center", self.center)
+        self._check_center()
         _checks.scalar("radius", self.radius)
         _checks.real("radius", self.radius, positive=True)
 
     def outside(self, theta):
-        y = theta - self.center.astype(theta.dtype)
+        y = self._offset(theta)
         return y @ y > jnp.square(self.radius.astype(theta.dtype))
 
 
