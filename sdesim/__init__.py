@@ -2,6 +2,7 @@
 from loss basins. See README.md and SPEC.md."""
 
 from . import (
+               critical,
                diagnostics,
                exits,
                integrators,
@@ -26,4 +27,4 @@ __all__ = ["escape", "escape_algorithm", "escape_ams", "simulate", "EscapeResult
            "AMSResult", "Trajectories", "rare",
            "DivergenceWarning", "StabilityWarning", "integrators", "model", "exits",
            "landscapes", "models", "noise", "optim", "stats", "theory", "pytrees",
-           "diagnostics", "networks"]
+           "diagnostics", "networks", "critical"]

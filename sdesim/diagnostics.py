@@ -146,7 +146,10 @@ def per_sample_grads(per_sample: Callable, params, data, *, chunk: int = 256):
     else:
         th, un = _pytrees.layout(params)
         fn = _pytrees.OnParams(per_sample, un)
-    return _per_sample_grads(fn, th, jnp.asarray(data), chunk)
+    data = jnp.asarray(data)
+    if jnp.issubdtype(data.dtype, jnp.floating):  # the examples in the parameters' dtype
+        data = data.astype(th.dtype)
+    return _per_sample_grads(fn, th, data, chunk)
 
 
 @eqx.filter_jit

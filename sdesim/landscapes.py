@@ -345,3 +345,35 @@ class Rosenbrock(Landscape):
     def __call__(self, theta):
         x, y = theta[:-1], theta[1:]
         return jnp.sum(self.b * (y - x**2) ** 2 + (self.a - x) ** 2)
+
+
+# Müller & Brown (Theor. Chim. Acta 53, 75, 1979): four Gaussians
+_MB_A = (-200.0, -100.0, -170.0, 15.0)
+_MB_a = (-1.0, -1.0, -6.5, 0.7)
+_MB_b = (0.0, 0.0, 11.0, 0.6)
+_MB_c = (-10.0, -10.0, -6.5, 0.7)
+_MB_X = (1.0, 0.0, -0.5, -1.0)
+_MB_Y = (0.0, 0.5, 1.5, 1.0)
+
+
+@_checks.pytree_dataclass
+class MullerBrown(Landscape):
+    """The Müller–Brown potential ``scale · Σ_k A_k exp(a_k Δx² + b_k Δx Δy + c_k Δy²)``
+    (Δx = x − x_k, Δy = y − y_k): three minima, two saddles, a curved minimum-energy
+    path — the standard test of saddle and path finders (``sdesim.critical``). ``scale``
+    multiplies the energy (barriers of tens of units at scale 1)."""
+
+    scale: jax.Array = 1.0
+    dim = 2
+
+    def check(self):
+        _checks.scalar("scale", self.scale)
+        _checks.real("scale", self.scale, positive=True)
+
+    def __call__(self, theta):
+        dt = theta.dtype
+        x, y = theta[0], theta[1]
+        c = lambda v: jnp.asarray(v, dt)
+        dx, dy = x - c(_MB_X), y - c(_MB_Y)
+        e = c(_MB_A) * jnp.exp(c(_MB_a) * dx**2 + c(_MB_b) * dx * dy + c(_MB_c) * dy**2)
+        return jnp.asarray(self.scale, dt) * jnp.sum(e)

@@ -88,7 +88,8 @@ class Problem(eqx.Module):
         rows = jnp.asarray(self.data if data is None else data)
         net = eqx.combine(params, self.static)
         out = jax.vmap(net)(rows[:, :self.n_features])
-        return float(jnp.mean(jnp.argmax(out, -1) == rows[:, self.n_features].astype(jnp.int32)))
+        pred = jnp.argmax(out, -1).astype(jnp.int32)
+        return float(jnp.mean(pred == rows[:, self.n_features].astype(jnp.int32)))
 
     @property
     def n_params(self):
@@ -121,7 +122,8 @@ def mlp_problem(x, y, *, hidden=(32,), kind: str = "classification", key) -> Pro
     net = eqx.nn.Sequential(layers)
     params, static = eqx.partition(net, eqx.is_inexact_array)
     data = np.concatenate([x, y[:, None].astype(np.float32)], axis=1)
-    return Problem(params, static, jnp.asarray(data), x.shape[1], kind)
+    return Problem(params, static, jnp.asarray(data, jnp.result_type(float)), x.shape[1],
+                   kind)
 
 
 def digits_problem(*, hidden=(32,), n_classes: int = 10, key) -> Problem:

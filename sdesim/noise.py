@@ -366,6 +366,8 @@ def minibatch(data, batch_size, per_sample=None):
         data = jnp.asarray(data)
         if not jnp.issubdtype(data.dtype, jnp.number) or jnp.iscomplexobj(data):
             raise TypeError(f"data must be an array of real numbers, got dtype {data.dtype}")
+        if jnp.issubdtype(data.dtype, jnp.floating):  # the run's float dtype, as θ
+            data = data.astype(jnp.result_type(float))
     if per_sample is not None and not callable(per_sample):
         raise TypeError(f"per_sample must be a function (theta, x) -> scalar, got "
                         f"{type(per_sample).__name__}")

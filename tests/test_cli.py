@@ -823,7 +823,7 @@ def test_registry_names_and_keys_come_from_the_classes():
 
     reg = cli.registry()
     assert list(reg.landscapes) == ["styblinski_tang", "quadratic", "double_well",
-                                    "rastrigin", "rosenbrock"]
+                                    "rastrigin", "rosenbrock", "muller_brown"]
     assert set(reg.models) == {"langevin", "underdamped", "sgd", "momentum", "adam", "adai",
                                "sgd_levy", "adam_levy", "adal", "algorithm"}
     assert set(reg.noises) == {"isotropic", "fixed", "hessian", "minibatch", "minibatch_fixed"}

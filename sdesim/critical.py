@@ -1,0 +1,185 @@
+"""Critical points of a loss: minima, index-1 saddles, minimum-energy paths.
+
+- ``minimize(loss, x0)``: the nearest minimum downhill from ``x0`` (optimistix BFGS), then
+  Newton on the gradient to the dtype's precision.
+- ``newton(loss, x)``: Newton's method on ``∇L = 0`` (dense Hessian, ``solve``); it
+  converges to the critical point near ``x`` whatever its index — the refinement of every
+  point the other functions return.
+- ``morse_index(loss, x)``: the number of negative Hessian eigenvalues (0 at a minimum,
+  1 at a transition saddle).
+- ``saddle_from_minimum(loss, x_min, direction)``: gentlest-ascent dynamics (E & Zhou
+  2011) from a minimum along ``direction`` (default: the Hessian's softest mode): the
+  point climbs along the tracked softest direction and descends in the others, so it
+  converges to an index-1 saddle; then ``newton``.
+- ``string_path(loss, a, b, n_images)``: the zero-temperature string method (E, Ren &
+  Vanden-Eijnden 2007): all images take a gradient step together (one jitted program) and
+  are redistributed at equal arc length; the highest image is refined by ``newton`` into
+  the saddle on the path.
+
+All of them take a vector ``x`` (``(d,)``) and run in the default float dtype (use
+``JAX_ENABLE_X64=1`` for saddles to 1e-8 in the gradient).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+
+
+def _vec(x):
+    x = jnp.asarray(x, jnp.result_type(float))
+    if x.ndim != 1:
+        raise ValueError(f"expected a point of shape (d,), got shape {x.shape}")
+    return x
+
+
+@eqx.filter_jit
+def _newton(loss, x, steps):
+    g = jax.grad(loss)
+
+    def body(x, _):
+        dx = jnp.linalg.solve(jax.hessian(loss)(x), g(x))
+        return jnp.where(jnp.all(jnp.isfinite(dx)), x - dx, x), None
+
+    return jax.lax.scan(body, x, None, length=steps)[0]
+
+
+def newton(loss, x, *, steps: int = 30):
+    """``steps`` Newton steps on ``∇L(x) = 0`` from ``x`` (a step that is not finite, at a
+    singular Hessian, is skipped). Returns the refined point."""
+    steps = _checks.integer("steps", steps, minimum=1)
+    return _newton(loss, _vec(x), steps)
+
+
+def morse_index(loss, x) -> int:
+    """Number of negative eigenvalues of the Hessian at ``x``."""
+    lam = np.linalg.eigvalsh(np.asarray(jax.hessian(loss)(_vec(x)), np.float64))
+    scale = max(1.0, float(np.abs(lam).max()))
+    return int(np.sum(lam < -1e-9 * scale))
+
+
+def grad_norm(loss, x) -> float:
+    return float(jnp.linalg.norm(jax.grad(loss)(_vec(x))))
+
+
+def minimize(loss, x0, *, rtol: float = 1e-8, atol: float = 1e-8, max_steps: int = 10_000):
+    """The minimum reached downhill from ``x0``: optimistix BFGS, then ``newton``. Raises
+    ``RuntimeError`` if the result is not a minimum (index > 0) or not critical."""
+    import optimistix as optx
+
+    x0 = _vec(x0)
+    sol = optx.minimise(lambda x, _: loss(x), optx.BFGS(rtol=rtol, atol=atol), x0,
+                        max_steps=max_steps, throw=False)
+    x = newton(loss, sol.value)
+    if morse_index(loss, x) != 0:
+        raise RuntimeError(f"minimize from {np.asarray(x0)} ended at {np.asarray(x)}, a "
+                           f"critical point of index {morse_index(loss, x)}, not a minimum")
+    return x
+
+
+@eqx.filter_jit
+def _gad(loss, x, v, dt, steps):
+    g = jax.grad(loss)
+    hvp = lambda x, v: jax.jvp(g, (x,), (v,))[1]
+
+    def body(c, _):
+        x, v = c
+        gx = g(x)
+        x = x - dt * (gx - 2 * (gx @ v) * v)
+        hv = hvp(x, v)
+        v = v - dt * (hv - (v @ hv) * v)
+        return (x, v / jnp.linalg.norm(v)), None
+
+    return jax.lax.scan(body, (x, v / jnp.linalg.norm(v)), None, length=steps)[0]
+
+
+def saddle_from_minimum(loss, x_min, direction=None, *, dt: float = 1e-3,
+                        steps: int = 20_000, kick: float = 1e-2):
+    """An index-1 saddle reached from the minimum ``x_min`` by gentlest-ascent dynamics
+    ``ẋ = −∇L + 2(∇L·v)v``, ``v̇ = −Hv + (vᵀHv)v`` (``|v| = 1``), started at
+    ``x_min + kick·v₀`` with ``v₀ = direction`` (its sign chooses the side; default: the
+    softest Hessian mode, both sides tried, the first that ends at a saddle kept), then
+    ``newton``. ``dt`` must be small against ``1/λ_max``.
+    Raises ``RuntimeError`` if the end point is not an index-1 critical point."""
+    x_min = _vec(x_min)
+    given_direction = direction
+    if direction is None:
+        lam, vec = jnp.linalg.eigh(jax.hessian(loss)(x_min))
+        direction = vec[:, 0]
+    v = _vec(direction)
+    _checks.real("dt", dt, positive=True)
+    steps = _checks.integer("steps", steps, minimum=1)
+    ends = []
+    for sign in (1.0, -1.0) if given_direction is None else (1.0,):
+        w = sign * v / jnp.linalg.norm(v)
+        x, _ = _gad(loss, x_min + kick * w, w, jnp.asarray(dt, x_min.dtype), steps)
+        if bool(jnp.all(jnp.isfinite(x))):
+            x = newton(loss, x)
+            if morse_index(loss, x) == 1 and bool(jnp.all(jnp.isfinite(x))):
+                return x
+        ends.append(np.asarray(x))
+    raise RuntimeError(f"gentlest ascent from {np.asarray(x_min)} ended at "
+                       f"{ends}, not at an index-1 saddle; try another direction or dt")
+
+
+@eqx.filter_jit
+def _string(loss, images, dt, steps):
+    g = jax.vmap(jax.grad(loss))
+    n = images.shape[0]
+
+    def reparam(p):
+        seg = jnp.linalg.norm(jnp.diff(p, axis=0), axis=1)
+        s = jnp.concatenate([jnp.zeros(1, p.dtype), jnp.cumsum(seg)])
+        s = s / s[-1]
+        t = jnp.linspace(0, 1, n, dtype=p.dtype)
+        return jax.vmap(lambda col: jnp.interp(t, s, col), in_axes=1, out_axes=1)(p)
+
+    def body(p, _):
+        q = p - dt * g(p)
+        q = q.at[0].set(p[0]).at[-1].set(p[-1])  # the end points are the minima
+        return reparam(q), None
+
+    return jax.lax.scan(body, images, None, length=steps)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Path:
+    """A minimum-energy path: ``images`` (n, d), their ``energies``, the refined
+    ``saddle`` (None if the top image does not refine to an index-1 point), its
+    ``barrier`` from the first end, and the cost (images × steps, seconds)."""
+
+    images: np.ndarray
+    energies: np.ndarray
+    saddle: np.ndarray | None
+    barrier: float | None
+    evaluations: int
+    seconds: float
+
+
+def string_path(loss, a, b, *, n_images: int = 32, dt: float = 1e-4,
+                steps: int = 20_000) -> Path:
+    """The minimum-energy path between minima ``a`` and ``b`` by the string method:
+    ``n_images`` images, ``steps`` gradient steps of ``dt`` with equal-arc-length
+    redistribution after each, every image stepped together in one jitted program; the
+    highest image refined by ``newton`` (kept if it is an index-1 saddle)."""
+    import time
+
+    a, b = _vec(a), _vec(b)
+    n = _checks.integer("n_images", n_images, minimum=3)
+    steps = _checks.integer("steps", steps, minimum=1)
+    t0 = time.perf_counter()
+    init = a + jnp.linspace(0, 1, n, dtype=a.dtype)[:, None] * (b - a)
+    p = _string(loss, init, jnp.asarray(dt, a.dtype), steps)
+    e = jax.vmap(loss)(p)
+    top = int(jnp.argmax(e))
+    s = newton(loss, p[top])
+    ok = 0 < top < n - 1 and morse_index(loss, s) == 1
+    seconds = time.perf_counter() - t0
+    return Path(np.asarray(p), np.asarray(e), np.asarray(s) if ok else None,
+                float(loss(s) - loss(a)) if ok else None, n * steps, seconds)
