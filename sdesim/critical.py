@@ -1,7 +1,8 @@
 """Critical points of a loss: minima, index-1 saddles, minimum-energy paths.
 
-- ``minimize(loss, x0)``: the nearest minimum downhill from ``x0`` (optimistix BFGS), then
-  Newton on the gradient to the dtype's precision.
+- ``minimize(loss, x0)``: a minimum downhill from ``x0`` (optimistix BFGS), then Newton on
+  the gradient to the dtype's precision; ``descend(loss, x)``: the gradient flow, which
+  stays in ``x``'s basin of attraction (BFGS may not).
 - ``newton(loss, x)``: Newton's method on ``∇L = 0`` (dense Hessian, ``solve``); it
   converges to the critical point near ``x`` whatever its index — the refinement of every
   point the other functions return.
@@ -66,6 +67,22 @@ def morse_index(loss, x) -> int:
 
 def grad_norm(loss, x) -> float:
     return float(jnp.linalg.norm(jax.grad(loss)(_vec(x))))
+
+
+@eqx.filter_jit
+def _flow(loss, x, dt, steps):
+    g = jax.grad(loss)
+    return jax.lax.scan(lambda x, _: (x - dt * g(x), None), x, None, length=steps)[0]
+
+
+def descend(loss, x, *, dt: float = 1e-4, steps: int = 20_000):
+    """Steepest descent ``ẋ = −∇L`` (explicit Euler, ``steps`` steps of ``dt``): unlike a
+    quasi-Newton minimizer, which may jump over a ridge, it stays in the basin of
+    attraction of the gradient flow — the basin an escape leaves."""
+    _checks.real("dt", dt, positive=True)
+    steps = _checks.integer("steps", steps, minimum=1)
+    x = _vec(x)
+    return _flow(loss, x, jnp.asarray(dt, x.dtype), steps)
 
 
 def minimize(loss, x0, *, rtol: float = 1e-8, atol: float = 1e-8, max_steps: int = 10_000):

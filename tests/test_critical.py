@@ -65,3 +65,45 @@ def test_errors():
         cr.newton(MB, np.zeros((2, 2)))
     with pytest.raises(RuntimeError, match="index"):
         cr.minimize(lambda x: -jnp.sum(x**2) + 0.0 * x[0], np.array([0.0, 0.0]))
+
+
+def test_predict_langevin_matches_the_closed_forms():
+    dw = sd.landscapes.DoubleWell(barrier=1.0)
+    th0, _ = dw.basin("left")
+    p = sd.theory.predict(sd.models.Langevin(0.1), dw, th0)
+    # Eyring–Kramers in 1-D is Kramers' formula: U''(min) = 8, U''(saddle) = −4
+    ref = sd.theory.kramers_time(1.0, 8.0, -4.0, 0.1)
+    rtol = 1e-9 if X64 else 1e-4
+    np.testing.assert_allclose(p.mean_time, ref, rtol=rtol)
+    assert len(p.saddles) == 1 and abs(p.barrier - 1.0) < 1e-5
+    # SGD with isotropic noise σ² is Langevin at T = ησ²/2
+    q = sd.theory.predict(sd.models.SGD(0.05, sd.noise.isotropic(4.0)), dw, th0)
+    np.testing.assert_allclose(q.mean_time, ref, rtol=rtol)
+    assert q.temperature == pytest.approx(0.1)
+    # SGD with Hessian noise: Xie et al.'s formula with H_ae = U''(min)
+    r = sd.theory.predict(sd.models.SGD(0.1, sd.noise.hessian(2.0)), dw, th0)
+    np.testing.assert_allclose(r.mean_time, sd.theory.sgd_escape_time(1.0, 8.0, 0.1, 2.0),
+                               rtol=rtol)
+    none = sd.theory.predict(sd.models.Underdamped(1.0, 1.0, 0.1), dw, th0)
+    assert none.mean_time is None and "Underdamped" in none.reason
+
+
+def test_predict_finds_the_saddles_that_bound_each_basin():
+    # Müller–Brown: minimum B is bounded by the C–B saddle only, A by the A–C saddle, C by
+    # both (their rates add); gentlest ascent from B also reaches the A–C saddle, which
+    # does not bound B's basin and must not count
+    cases = {(0.6, 0.0): [SADDLES[1]], (-0.5, 1.4): [SADDLES[0]], (0.0, 0.5): SADDLES}
+    for start, expect in cases.items():
+        p = sd.theory.predict(sd.models.Langevin(4.0), MB, np.asarray(start))
+        got = sorted(tuple(np.round(s.point, 3)) for s in p.saddles)
+        assert got == sorted(xy for xy, _ in expect), (start, got)
+        inv = sum(1.0 / sd.theory.eyring_kramers_time(s.barrier, p.hessian_min, s.hessian,
+                                                       4.0) for s in p.saddles)
+        np.testing.assert_allclose(p.mean_time, 1.0 / inv, rtol=1e-9)
+        e_min = float(MB(jnp.asarray(p.minimum, jnp.result_type(float))))
+        for (_xy, e), s in zip(sorted(expect), sorted(p.saddles, key=lambda s: tuple(s.point)),
+                               strict=True):
+            assert abs(s.barrier - (e - e_min)) < 1e-2
+    with pytest.raises(ValueError, match="index-1"):
+        sd.theory.predict(sd.models.Langevin(4.0), MB, np.array([0.6, 0.0]),
+                          saddles=[np.array([0.62, 0.03])])  # a minimum, not a saddle

@@ -36,6 +36,8 @@ Layout (one module per formula family; everything is re-exported here)
 * ``levy``: ``levy_exit_time`` (F20), ``levy_constant``, ``levy_jump_rate``,
   ``levy_escaping_measure``, ``levy_exit_time_nd``, ``adam_levy_preconditioner``,
   ``levy_sgd_vs_adam`` (F21).
+* ``landscape``: ``predict`` — minimum, saddles (found by ``sdesim.critical``), barrier,
+  Hessians and the model's formula for any loss.
 * ``optimizers``: ``sgd_escape_time`` / ``sgd_escape_exponent`` (F14),
   ``optimizer_dynamics``, ``escape_exponent``, ``momentum_escape_time`` (F15-F18).
 * ``predict``: ``reference(model, loss, theta0, exit)``, the closed-form mean escape
@@ -45,6 +47,8 @@ Layout (one module per formula family; everything is re-exported here)
 """
 
 from .kramers import eyring_kramers_time, kramers_from_potential, kramers_kappa, kramers_time
+from .landscape import Prediction
+from .landscape import predict as _predict
 from .levy import (
     adam_levy_preconditioner,
     levy_constant,
@@ -69,6 +73,9 @@ from .underdamped import (
     melnikov_meshkov_A,
     weak_friction_rate,
 )
+
+# the function, not the submodule sdesim.theory.predict (imported above, same name)
+predict = _predict
 
 __all__ = [
     # exact 1-D MFPT (mfpt)
@@ -99,6 +106,8 @@ __all__ = [
     "adam_levy_preconditioner",
     "levy_sgd_vs_adam",
     # the closed form for a run (predict)
+    "Prediction",
+    "predict",
     "Reference",
     "reference",
 ]

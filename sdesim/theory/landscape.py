@@ -1,0 +1,178 @@
+"""A prediction for any landscape: ``predict(model, loss, theta0)``.
+
+The closed forms need the minimum, the saddle(s) out of its basin, the barrier, the escape
+direction and the Hessians there; ``sdesim.critical`` finds them for any loss. ``predict``
+then evaluates, per model:
+
+* ``Langevin(T)`` and ``SGD`` with isotropic noise ``σ²`` (the Langevin SDE at
+  ``T = ησ²/2``): Eyring–Kramers (F8) per saddle, ``τ_i = 2π/|λ₋| · sqrt(|det H_s|/det
+  H_a) · exp(ΔL_i/T)``; exact as ``ΔL/T → ∞`` for this reversible, isotropic diffusion.
+* ``SGD`` with Hessian-shaped noise ``C = |H|/B``: Xie et al.'s formula (F14) along the
+  escape direction ``e`` (the saddle's unstable mode): ``τ = (2π/H_ae) exp(2BΔL/(η H_ae))``
+  with ``H_ae = eᵀ H_a e`` (their ``s = 1``, the leading behaviour).
+
+Several saddles out of one basin: the escape rates add, ``τ = 1/Σ_i τ_i⁻¹`` (independent
+exits, each asymptotically exponential). Other models give ``mean_time = None`` with the
+reason (the momentum, Adai and Adam forms and Kramers–Langer for underdamped Langevin are
+the next part of this function).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .kramers import eyring_kramers_time
+from .optimizers import sgd_escape_time
+
+
+@dataclasses.dataclass(frozen=True)
+class Saddle:
+    point: np.ndarray
+    barrier: float  # L(saddle) - L(minimum)
+    direction: np.ndarray  # the unstable eigenvector at the saddle (unit)
+    hessian: np.ndarray
+    mean_time: float | None = None  # this saddle's own escape time (model's formula)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """``mean_time`` (SDE time; None where no formula applies, ``reason`` says why), the
+    ``formula`` and its ``assumptions``, the ``minimum`` and its Hessian, the ``saddles``
+    (each with barrier, direction, Hessian and its own time), and ``temperature`` (the
+    model's effective temperature where it has one)."""
+
+    mean_time: float | None
+    formula: str
+    assumptions: str
+    minimum: np.ndarray
+    hessian_min: np.ndarray
+    saddles: tuple
+    temperature: float | None = None
+    reason: str | None = None
+
+    @property
+    def barrier(self):
+        return min(s.barrier for s in self.saddles)
+
+
+def _point(x):
+    """A point in the run's float dtype (the loss may not take NumPy float64 under
+    float32)."""
+    return jnp.asarray(x, jnp.result_type(float))
+
+
+def _hessian(loss, x):
+    h = np.asarray(jax.hessian(loss)(_point(x)), np.float64)
+    return 0.5 * (h + h.T)  # autodiff's float32 Hessian is symmetric only to rounding
+
+
+def _bounds_basin(loss, saddle, x_min):
+    """Does the saddle bound the basin of ``x_min``: does the gradient flow from it,
+    started a little along ± its unstable mode, end at ``x_min`` on one side?"""
+    from .. import critical
+
+    _, vec = np.linalg.eigh(_hessian(loss, saddle))
+    e = vec[:, 0]
+    step = 1e-3 * max(1.0, float(np.linalg.norm(saddle)))
+    tol = 1e-4 * max(1.0, float(np.linalg.norm(x_min)))
+    for sign in (1.0, -1.0):
+        try:  # the gradient flow first: BFGS alone may jump into another basin
+            m = critical.descend(loss, _point(saddle + sign * step * e))
+            m = np.asarray(critical.minimize(loss, m), np.float64)
+        except RuntimeError:
+            continue
+        if np.linalg.norm(m - np.asarray(x_min, np.float64)) < tol:
+            return True
+    return False
+
+
+def _find_saddles(loss, x_min, n_modes, dt, steps):
+    """Index-1 saddles reached by gentlest ascent from ``x_min`` along ± each of the
+    ``n_modes`` softest Hessian modes, duplicates removed, kept only if they bound the
+    basin of ``x_min`` (gentlest ascent can climb past the basin's own saddles)."""
+    from .. import critical
+
+    h = _hessian(loss, x_min)
+    _, vec = np.linalg.eigh(h)
+    found = []
+    for k in range(min(n_modes, h.shape[0])):
+        for sign in (1.0, -1.0):
+            try:
+                s = np.asarray(critical.saddle_from_minimum(loss, x_min, sign * vec[:, k],
+                                                            dt=dt, steps=steps), np.float64)
+            except RuntimeError:
+                continue
+            scale = max(1.0, float(np.linalg.norm(s)))
+            if all(np.linalg.norm(s - f) > 1e-6 * scale for f in found) and \
+                    _bounds_basin(loss, s, x_min):
+                found.append(s)
+    return found
+
+
+def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 1e-4,
+            steps: int = 20_000) -> Prediction:
+    """The theory's mean escape time of ``model`` from the basin of the minimum nearest
+    ``theta0`` (downhill), for any loss. ``saddles``: the saddle points (each refined by
+    Newton), or None to search them by gentlest ascent along ± the ``n_modes`` softest
+    modes (``dt``, ``steps``: its step and length). Returns a ``Prediction``."""
+    from .. import critical
+    from .. import models as M
+    from .. import noise as N
+
+    x_min = critical.minimize(loss, theta0)
+    if saddles is None:
+        points = _find_saddles(loss, x_min, n_modes, dt, steps)
+    else:
+        points = []
+        for s in saddles:
+            p = critical.newton(loss, s)
+            if critical.morse_index(loss, p) != 1:
+                raise ValueError(f"saddle {np.asarray(s)} refines to {np.asarray(p)}, which "
+                                 f"is not an index-1 saddle")
+            points.append(np.asarray(p, np.float64))
+    if not points:
+        raise ValueError("no index-1 saddle found from the minimum: pass saddles= or raise "
+                         "n_modes/steps")
+    l_min = float(loss(_point(x_min)))
+    h_a = _hessian(loss, x_min)
+    info = []
+    for p in points:
+        h_s = _hessian(loss, p)
+        lam, vec = np.linalg.eigh(h_s)
+        info.append((p, float(loss(_point(p))) - l_min, vec[:, 0], h_s))
+
+    temp, times, formula, assumptions, reason = None, None, "", "", None
+    iso = isinstance(model, M.SGD) and isinstance(model.noise, N.Isotropic)
+    if isinstance(model, M.Langevin) or iso:
+        temp = (float(model.temperature) if isinstance(model, M.Langevin)
+                else float(model.lr) * float(model.noise.variance) / 2.0)
+        times = [eyring_kramers_time(b, h_a, h_s, temp) for _, b, _, h_s in info]
+        formula = "F8 Eyring–Kramers"
+        assumptions = ("reversible isotropic diffusion dθ = −∇L dt + sqrt(2T) dW; "
+                       "non-degenerate minimum and index-1 saddles; exact as ΔL/T → ∞ "
+                       "(relative error O(T/ΔL)); rates of several saddles add")
+    elif isinstance(model, M.SGD) and isinstance(model.noise, N.Hessian):
+        b = float(model.noise.batch_size)
+        times = []
+        for _, barrier, e, _ in info:
+            h_ae = float(e @ h_a @ e)
+            times.append(sgd_escape_time(barrier, h_ae, float(model.lr), b))
+        formula = "F14 Xie et al. (s = 1), along the saddle's unstable direction"
+        assumptions = ("SGD diffusion with C = H/B (Hessian noise; floor ignored); "
+                       "quadratic basin along the escape direction, H_ae = eᵀH_a e; "
+                       "leading order in BΔL/(ηH_ae) ≫ 1; rates of several saddles add")
+    else:
+        reason = (f"no closed form for {type(model).__name__} here yet (Langevin, and SGD "
+                  f"with isotropic or Hessian noise, are covered)")
+    if times is not None:
+        mean = 1.0 / sum(1.0 / t for t in times)
+        sad = tuple(Saddle(p, b, e, h, t) for (p, b, e, h), t in zip(info, times, strict=True))
+    else:
+        mean = None
+        sad = tuple(Saddle(p, b, e, h) for p, b, e, h in info)
+    return Prediction(mean, formula, assumptions, np.asarray(x_min, np.float64), h_a, sad,
+                      temp, reason)
