@@ -17,6 +17,11 @@
   are redistributed at equal arc length; the highest image is refined by ``newton`` into
   the saddle on the path.
 
+- ``PathCoordinate(images)``: the arc length along a path (e.g. ``string_path``'s images)
+  of a point's projection onto it — a reaction coordinate for any landscape, usable as a
+  splitting score (``sd.escape_ams(score=...)``) and, with ``exits.LevelSet``, as the exit
+  "past the saddle along the path".
+
 All of them take a vector ``x`` (``(d,)``) and run in the default float dtype (use
 ``JAX_ENABLE_X64=1`` for saddles to 1e-8 in the gradient).
 """
@@ -200,3 +205,50 @@ def string_path(loss, a, b, *, n_images: int = 32, dt: float = 1e-4,
     seconds = time.perf_counter() - t0
     return Path(np.asarray(p), np.asarray(e), np.asarray(s) if ok else None,
                 float(loss(s) - loss(a)) if ok else None, n * steps, seconds)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class PathCoordinate:
+    """``s(θ)``: the arc length, from the first image, of the point nearest to ``θ`` on the
+    piecewise-linear path through ``images`` ((n, d)), minus ``offset`` (e.g. the saddle's
+    arc length, so that ``s < 0`` before the saddle and ``s = 0`` at it). Continuous, and
+    increasing along the path; a pytree (the images are traced)."""
+
+    images: jax.Array
+    offset: jax.Array = dataclasses.field(default_factory=lambda: jnp.zeros(()))
+
+    @property
+    def length(self):
+        seg = jnp.linalg.norm(jnp.diff(self.images, axis=0), axis=1)
+        return float(jnp.sum(seg))
+
+    def __call__(self, theta):
+        p = self.images.astype(theta.dtype)
+        a, b = p[:-1], p[1:]
+        ab = b - a
+        den = jnp.maximum(jnp.sum(ab * ab, axis=1), jnp.finfo(theta.dtype).tiny)
+        t = jnp.clip(jnp.sum((theta - a) * ab, axis=1) / den, 0.0, 1.0)
+        dist = jnp.sum((a + t[:, None] * ab - theta) ** 2, axis=1)
+        seg = jnp.sqrt(den)
+        start = jnp.concatenate([jnp.zeros(1, theta.dtype), jnp.cumsum(seg)[:-1]])
+        i = jnp.argmin(dist)
+        return start[i] + t[i] * seg[i] - self.offset.astype(theta.dtype)
+
+
+def path_coordinate(path: Path | np.ndarray, *, at_saddle: bool = True) -> PathCoordinate:
+    """``PathCoordinate`` of a ``Path`` (or an array of images); ``at_saddle``: measured
+    from the path's highest image (the saddle), so negative in the first basin."""
+    images = jnp.asarray(path.images if isinstance(path, Path) else path,
+                         jnp.result_type(float))
+    pc = PathCoordinate(images)
+    if not at_saddle:
+        return pc
+    if isinstance(path, Path) and path.saddle is not None:
+        s0 = pc(jnp.asarray(path.saddle, images.dtype))
+    else:
+        energies = None if not isinstance(path, Path) else path.energies
+        if energies is None:
+            raise ValueError("at_saddle needs a Path (images with energies)")
+        s0 = pc(images[int(np.argmax(energies))])
+    return PathCoordinate(images, jnp.asarray(s0, images.dtype))

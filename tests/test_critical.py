@@ -107,3 +107,25 @@ def test_predict_finds_the_saddles_that_bound_each_basin():
     with pytest.raises(ValueError, match="index-1"):
         sd.theory.predict(sd.models.Langevin(4.0), MB, np.array([0.6, 0.0]),
                           saddles=[np.array([0.62, 0.03])])  # a minimum, not a saddle
+
+
+def test_path_coordinate_is_a_splitting_score_for_any_landscape():
+    # the arc length along the string between the two minima of a 2-D double well,
+    # measured from the saddle: −1 at the left minimum, 0 at the saddle, +1 at the right
+    dw = sd.landscapes.DoubleWell(barrier=1.0, dim=2)
+    a, b = cr.minimize(dw, [-1.0, 0.1]), cr.minimize(dw, [1.0, 0.1])
+    path = cr.string_path(dw, a, b, n_images=16, dt=1e-3, steps=2000)
+    pc = cr.path_coordinate(path)
+    np.testing.assert_allclose([float(pc(a)), float(pc(b))], [-1.0, 1.0], atol=1e-4)
+    assert abs(float(pc(jnp.asarray(path.saddle, a.dtype)))) < 1e-4
+    assert float(pc(jnp.array([-0.5, 0.3], a.dtype))) == pytest.approx(-0.5, abs=1e-4)
+    # as the score and the exit of the splitting method: the same escape time as the
+    # half-space exit with its default score (both cross x = 0), within the intervals
+    th0, ex = dw.basin("left")
+    kw = dict(dt=0.01, key=jax.random.key(0), n_replicas=50, n_runs=4)
+    model = sd.models.Langevin(0.25)
+    r1 = sd.escape_ams(model, dw, th0, ex, **kw)
+    r2 = sd.escape_ams(model, dw, th0, sd.exits.LevelSet(pc, 0.0), score=pc, **kw)
+    lo1, hi1 = r1.mean_time_ci()
+    lo2, hi2 = r2.mean_time_ci()
+    assert lo1 < hi2 and lo2 < hi1, (r1.mean_time_ci(), r2.mean_time_ci())
