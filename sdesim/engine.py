@@ -145,7 +145,9 @@ def check_inputs(model, loss, theta0, exit, n_paths, dt, t_max, key):
     if th.dtype.kind not in "fiu":
         raise TypeError(f"theta0 must be a real vector, got dtype {th.dtype}")
     if th.ndim != 1 or th.shape[0] < 1:
-        raise ValueError(f"theta0 must have shape (d,) with d >= 1, got shape {th.shape}")
+        raise ValueError(f"theta0 must have shape (d,) with d >= 1, got shape {th.shape} "
+                         f"(parameters of other shapes: pass them as a pytree, e.g. a dict "
+                         f"of arrays; sdesim.pytrees)")
     if not np.all(np.isfinite(th)):
         raise ValueError(f"theta0 must be finite, got {th}")
     _representable("theta0", th, dtype, allow_zero=True)

@@ -84,6 +84,12 @@ def test_predict_langevin_matches_the_closed_forms():
     r = sd.theory.predict(sd.models.SGD(0.1, sd.noise.hessian(2.0)), dw, th0)
     np.testing.assert_allclose(r.mean_time, sd.theory.sgd_escape_time(1.0, 8.0, 0.1, 2.0),
                                rtol=rtol)
+    # Momentum with Hessian noise: F16 along the escape direction, with its dynamics
+    mom = sd.theory.predict(sd.models.Momentum(0.1, 0.9, sd.noise.hessian(2.0)), dw, th0)
+    np.testing.assert_allclose(
+        mom.mean_time, sd.theory.momentum_escape_time(1.0, 8.0, -4.0, 0.1, 2.0, beta1=0.9),
+        rtol=rtol)
+    assert mom.dynamics["mass"] == pytest.approx(1.0, rel=1e-5)  # M = η/(1−β₁)
     none = sd.theory.predict(sd.models.Underdamped(1.0, 1.0, 0.1), dw, th0)
     assert none.mean_time is None and "Underdamped" in none.reason
 

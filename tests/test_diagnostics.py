@@ -27,6 +27,7 @@ def test_lanczos_top_eigenvalues_of_a_200_parameter_quadratic():
     np.testing.assert_allclose(e.values, lam[:3], rtol=1e-4)
     v = e.vectors[0]
     np.testing.assert_allclose(abs(v @ a @ v), lam[0], rtol=1e-4)
+    assert np.all(e.residuals < 1e-3 * lam[0])  # converged pairs: ‖Av − λv‖ small
 
 
 def test_hessian_eigs_of_a_pytree_are_those_of_the_flat_vector():

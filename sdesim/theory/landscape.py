@@ -10,11 +10,14 @@ then evaluates, per model:
 * ``SGD`` with Hessian-shaped noise ``C = |H|/B``: Xie et al.'s formula (F14) along the
   escape direction ``e`` (the saddle's unstable mode): ``τ = (2π/H_ae) exp(2BΔL/(η H_ae))``
   with ``H_ae = eᵀ H_a e`` (their ``s = 1``, the leading behaviour).
+* ``Momentum`` with Hessian noise: F16, the SGD exponent at the momentum temperature and
+  the prefactor ``2π/λ_be`` of the underdamped saddle (``theory.momentum_escape_time``);
+  ``dynamics`` gives its mass, friction and temperature along ``e``.
 
 Several saddles out of one basin: the escape rates add, ``τ = 1/Σ_i τ_i⁻¹`` (independent
 exits, each asymptotically exponential). Other models give ``mean_time = None`` with the
-reason (the momentum, Adai and Adam forms and Kramers–Langer for underdamped Langevin are
-the next part of this function).
+reason (the Adai and Adam forms and Kramers–Langer for underdamped Langevin are the next
+part of this function).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .kramers import eyring_kramers_time
-from .optimizers import sgd_escape_time
+from .optimizers import momentum_escape_time, optimizer_dynamics, sgd_escape_time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,10 +56,17 @@ class Prediction:
     saddles: tuple
     temperature: float | None = None
     reason: str | None = None
+    dynamics: dict | None = None  # mass, friction, temperature along the escape direction
 
     @property
     def barrier(self):
         return min(s.barrier for s in self.saddles)
+
+
+def _h_ae(saddle_info, h_a):
+    """The minimum's curvature along the (first) saddle's unstable direction."""
+    e = saddle_info[2]
+    return float(e @ h_a @ e)
 
 
 def _point(x):
@@ -146,6 +156,7 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
         info.append((p, float(loss(_point(p))) - l_min, vec[:, 0], h_s))
 
     temp, times, formula, assumptions, reason = None, None, "", "", None
+    dynamics = None
     iso = isinstance(model, M.SGD) and isinstance(model.noise, N.Isotropic)
     if isinstance(model, M.Langevin) or iso:
         temp = (float(model.temperature) if isinstance(model, M.Langevin)
@@ -161,18 +172,38 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
         for _, barrier, e, _ in info:
             h_ae = float(e @ h_a @ e)
             times.append(sgd_escape_time(barrier, h_ae, float(model.lr), b))
+        dynamics = optimizer_dynamics("sgd", float(model.lr), _h_ae(info[0], h_a) / b)
         formula = "F14 Xie et al. (s = 1), along the saddle's unstable direction"
         assumptions = ("SGD diffusion with C = H/B (Hessian noise; floor ignored); "
                        "quadratic basin along the escape direction, H_ae = eᵀH_a e; "
                        "leading order in BΔL/(ηH_ae) ≫ 1; rates of several saddles add")
+    elif isinstance(model, M.Momentum) and isinstance(model.noise, N.Hessian) and \
+            model.alpha is None:
+        b = float(model.noise.batch_size)
+        beta3 = None if model.beta3 is None else float(model.beta3)
+        kw = dict(beta1=float(model.beta1), beta3=beta3)
+        times = [momentum_escape_time(barrier, _h_ae((p, barrier, e, h_s), h_a),
+                                      float(np.linalg.eigvalsh(h_s)[0]), float(model.lr), b,
+                                      **kw)
+                 for p, barrier, e, h_s in info]
+        dynamics = optimizer_dynamics("momentum", float(model.lr),
+                                      _h_ae(info[0], h_a) / b, **kw)
+        formula = "F16 momentum (Xie et al., Adai §3), along the saddle's unstable direction"
+        assumptions = ("phase-space SDE with mass M = η/β₃, friction γM = (1−β₁)/β₃, "
+                       "C = H/B; the SGD exponent at the momentum temperature and the "
+                       "prefactor 2π/λ_be of the underdamped saddle; leading order in small "
+                       "noise; rates of several saddles add")
     else:
-        reason = (f"no closed form for {type(model).__name__} here yet (Langevin, and SGD "
-                  f"with isotropic or Hessian noise, are covered)")
+        reason = (f"no closed form for {type(model).__name__} here yet (Langevin; SGD with "
+                  f"isotropic or Hessian noise; Momentum with Hessian noise)")
     if times is not None:
         mean = 1.0 / sum(1.0 / t for t in times)
         sad = tuple(Saddle(p, b, e, h, t) for (p, b, e, h), t in zip(info, times, strict=True))
     else:
         mean = None
         sad = tuple(Saddle(p, b, e, h) for p, b, e, h in info)
+    if dynamics is not None:
+        dynamics = {k: float(np.asarray(v)) for k, v in dynamics.items()}
+        temp = dynamics["temperature"]
     return Prediction(mean, formula, assumptions, np.asarray(x_min, np.float64), h_a, sad,
-                      temp, reason)
+                      temp, reason, dynamics)
