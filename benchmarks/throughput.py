@@ -278,6 +278,42 @@ def lanes_sweep(spec, n, widths, repeats):
     return rows
 
 
+def chunk_breakdown(spec, n, repeats):
+    """Where one sd.escape call's time goes: each jitted chunk (width, pages, ms, ns per
+    executed lane-step) and the rest of the call (input checks, pool, results), best of
+    ``repeats`` calls."""
+    log, advance = [], engine._advance
+
+    def timed(params, pool, max_pages, **kw):
+        t0 = time.perf_counter()
+        out = advance(params, pool, max_pages, **kw)
+        pages = int(np.asarray(out[1])[0, 0])
+        log.append((pool.path.shape[1], pages, time.perf_counter() - t0))
+        return out
+
+    engine._advance = timed
+    try:
+        run_sdesim(spec, n, jax.random.key(0))
+        best = None
+        for i in range(repeats):
+            log.clear()
+            t0 = time.perf_counter()
+            run_sdesim(spec, n, jax.random.key(1 + i))
+            total = time.perf_counter() - t0
+            if best is None or total < best[0]:
+                best = (total, list(log))
+    finally:
+        engine._advance = advance
+    total, chunks = best
+    print(f"{spec['name']}, {n} paths: {1e3 * total:.1f} ms per call; outside the jitted "
+          f"chunks {1e3 * (total - sum(c[2] for c in chunks)):.1f} ms")
+    for w, pages, sec in chunks:
+        per = sec / (w * pages * engine.NOISE_PAGE) * 1e9 if pages else float("nan")
+        print(f"  width {w:5d}  pages {pages:5d}  {1e3 * sec:7.2f} ms  {per:6.2f} ns per "
+              f"executed lane-step")
+    return dict(total=total, chunks=chunks)
+
+
 def unroll_sweep(n, values, repeats):
     """sd.escape with the page loop unrolled ``u`` steps per iteration (the engine picks
     ``engine._page_unroll(platform)``; results do not depend on it), both problems,
@@ -315,8 +351,12 @@ def main(argv=None):
                     help="only the 1-D pool-width sweep at these widths (bridge on/off)")
     ap.add_argument("--unroll", type=int, nargs="*", default=None,
                     help="only the page-loop unroll sweep at these values (both problems)")
+    ap.add_argument("--chunks", action="store_true",
+                    help="only the per-chunk time breakdown of the 1-D run")
     args = ap.parse_args(argv)
     n = args.paths[0]
+    if args.chunks:
+        return chunk_breakdown(double_well(), n, args.repeats)
     if args.unroll:
         return unroll_sweep(n, args.unroll, args.repeats)
     if args.lanes:

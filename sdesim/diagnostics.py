@@ -40,7 +40,8 @@ GRAM_MAX = 4096  # noise covariance: dense Gram matrix up to this width
 
 
 def _flat(loss, params):
-    """(flat loss, flat params, unravel or None)."""
+    """(the function on the flat vector, flat params, unravel or None); extra arguments
+    of the function (a per-sample loss's example) pass through."""
     if _pytrees.is_vector_like(params):
         th = jnp.asarray(params, jnp.result_type(float))
         if th.ndim != 1:
@@ -146,12 +147,7 @@ def hessian_trace(loss: Callable, params, *, n_samples: int = 200, key=None):
 def per_sample_grads(per_sample: Callable, params, data, *, chunk: int = 256):
     """``(N, d)`` per-sample gradients ``∇ℓ(θ; x_i)`` (flat, in the engine's order),
     computed ``chunk`` examples at a time."""
-    if _pytrees.is_vector_like(params):
-        th = jnp.asarray(params, jnp.result_type(float))
-        fn = per_sample
-    else:
-        th, un = _pytrees.layout(params)
-        fn = _pytrees.OnParams(per_sample, un)
+    fn, th, _ = _flat(per_sample, params)
     data = jnp.asarray(data)
     if jnp.issubdtype(data.dtype, jnp.floating):  # the examples in the parameters' dtype
         data = data.astype(th.dtype)
@@ -170,8 +166,8 @@ def noise_eigs(per_sample: Callable, params, data, *, batch_size: float = 1.0, k
     divisor N), with eigenvectors."""
     k = _checks.integer("k", k, minimum=1)
     _checks.real("batch_size", batch_size, positive=True)
-    un = None if _pytrees.is_vector_like(params) else _pytrees.layout(params)[1]
     g = per_sample_grads(per_sample, params, data)
+    un = _flat(per_sample, params)[2]
     g = np.asarray(g, np.float64)
     n, d = g.shape
     g = g - g.mean(0)
