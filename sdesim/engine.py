@@ -631,7 +631,7 @@ def _memory_budget(platform):
         return 1 << 30
 
 
-def default_lanes(n_paths, d=1, platform=None, noise_dim=None, itemsize=4):
+def default_lanes(n_paths, d=1, platform=None, noise_dim=None, itemsize=4, state=None):
     """Pool width (per device). ``n_paths/4`` (the queue phase then covers most of the
     work; a wider pool idles in the tail), capped on CPU at ``8192/d`` lanes but at least
     512 (below ~500 lanes the per-step loop overhead dominates; from a few thousand
@@ -641,13 +641,17 @@ def default_lanes(n_paths, d=1, platform=None, noise_dim=None, itemsize=4):
 
     Memory bounds it too, for large ``d`` (a network's parameters): a lane holds its page
     of noise, ``64 × noise_dim`` numbers (``noise_dim`` = the normals per step, ``d`` by
-    default), about twice over while it is drawn, plus a few copies of its state; the
+    default), about twice over while it is drawn, plus four copies of its state
+    (``state`` numbers: ``d`` by default; an optimizer's moments count: 3d for Adam); the
     width is cut so that this stays within ``_memory_budget`` (an eighth of the memory),
-    down to 1 lane (d = 10⁵ on this 24 GiB machine: 59 lanes, ~3 GiB)."""
+    down to 1 lane (d = 10⁵ on this 24 GiB machine: 59 lanes, ~3 GiB). Measured
+    (``benchmarks/network_throughput.py``): the compiled program of Adam on an MLP takes
+    45–60 bytes per lane and parameter from d = 2.4·10³ to 10⁵ (4 copies of the 3d-number
+    state: 48), linear in d."""
     platform = platform or jax.default_backend()
     cap = max(512, 8192 // max(int(d), 1)) if platform == "cpu" else 1 << 16
     width = int(min(n_paths, max(MIN_WIDTH, min(cap, n_paths // 4))))
-    per_lane = itemsize * (2 * NOISE_PAGE * int(noise_dim or d) + 4 * int(d))
+    per_lane = itemsize * (2 * NOISE_PAGE * int(noise_dim or d) + 4 * int(state or d))
     return max(1, min(width, _memory_budget(platform) // per_lane))
 
 
@@ -839,7 +843,9 @@ def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge,
     unroll = _page_unroll(platform)
     noise_dim = math.prod(params[0].noise_shape(d))
     itemsize = jnp.dtype(params[4].dtype).itemsize
-    width = min(default_lanes(size, d, platform, noise_dim, itemsize) if lanes is None
+    state = sum(math.prod(x.shape) for x in jax.tree_util.tree_leaves(
+        jax.eval_shape(params[0].init, params[3])))
+    width = min(default_lanes(size, d, platform, noise_dim, itemsize, state) if lanes is None
                 else lanes, size)
     mesh = jax.sharding.Mesh(np.array(devs), (_AXIS,))
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(_AXIS))

@@ -137,6 +137,8 @@ def test_example_runs_tiny(tmp_path, path, capsys):
         for k, v in cfg["sweep"].items():
             if k != "cross":
                 sets.append(f'sweep."{k}"={json.dumps([v[0], v[-1]] if len(v) > 1 else v)}')
+    if "steps" in cfg["landscape"].get("args", {}):  # a target that trains a network
+        sets.append("landscape.args.steps=50")
     out = tmp_path / "out"
     argv = [cmd, str(path), "--out", str(out), "--no-progress"]
     for s in sets:
@@ -155,6 +157,153 @@ def test_example_runs_tiny(tmp_path, path, capsys):
         rows = json.loads((out / "sweep.json").read_text())["points"]
         assert len(rows) == len(folders) >= 2
         assert list(out.glob("rate_vs_*.png"))
+
+
+# -- [landscape] target: the user's own problem from a factory function ----------------
+
+TARGET_PY = """\
+import jax.numpy as jnp
+
+def loss_of(p):  # a 2-D double well in x = p["w"][0] (minima at +-1), a bowl in p["b"]
+    return (p["w"][0] ** 2 - 1.0) ** 2 + 2.0 * p["b"] ** 2
+
+def make(shift=0.0):
+    params = {"b": jnp.float32(shift), "w": jnp.array([-1.0], jnp.float32)}
+    data = jnp.linspace(-1.0, 1.0, 8, dtype=jnp.float32)[:, None]
+    return dict(loss=loss_of, params=params, data=data,
+                per_sample=lambda p, x: loss_of(p) + p["w"][0] * x[0],
+                eval_loss=lambda p: (p["w"][0] ** 2 - 1.0) ** 2)
+
+def make_vector():
+    return {"loss": lambda th: (th[0] ** 2 - 1.0) ** 2, "theta0": [-1.0]}
+
+def make_typo():
+    return {"loss": loss_of, "parms": {"w": jnp.zeros(1)}}
+"""
+
+TARGET_TOML = """\
+[landscape]
+target = "prob.py:make"
+
+[model]
+name = "langevin"
+temperature = 0.3
+
+[exit]
+kind = "ball"
+radius = 0.8
+
+[run]
+n_paths = 40
+dt = 0.01
+t_max = 100.0
+seed = 5
+block = 16
+"""
+
+
+def test_target_factory_runs_as_the_flattened_problem(tmp_path, capsys):
+    """A config's target (a file beside it, a dict of parameters) runs bit for bit as
+    sd.escape on the hand-flattened problem; the ball is centred at the start."""
+    (tmp_path / "prob.py").write_text(TARGET_PY)
+    out = tmp_path / "o"
+    assert cli.main(["run", write(tmp_path, TARGET_TOML), "--out", str(out),
+                     "--no-progress"]) == 0, capsys.readouterr().err
+    rows = read_csv(out / "paths.csv")
+    # ravel order: the dict's keys sorted, "b" then "w"
+    flat_loss = lambda th: (th[1] ** 2 - 1.0) ** 2 + 2.0 * th[0] ** 2  # noqa: E731
+    th0 = jax.numpy.array([0.0, -1.0], jax.numpy.float32)
+    ref = sd.escape(sd.models.Langevin(0.3), flat_loss, th0, sd.exits.Ball(th0, 0.8),
+                    n_paths=40, dt=0.01, t_max=100.0, key=jax.random.key(5), progress=False)
+    assert ref.escaped.sum() >= 20  # the comparison is about escapes, not censoring
+    np.testing.assert_array_equal(rows["time"], np.float64([f"{t:.9g}" for t in ref.times]))
+    np.testing.assert_array_equal(rows["escaped"], ref.escaped)
+
+
+def test_target_level_set_watches_eval_loss_above_start_and_lowrank_noise(tmp_path, capsys):
+    (tmp_path / "prob.py").write_text(TARGET_PY)
+    text = TARGET_TOML.replace('kind = "ball"\nradius = 0.8',
+                               'kind = "level_set"\nabove_start = 0.5')
+    # level = eval_loss(start) + 0.5 = 0.5: no path has exited at the start; with
+    # SGD and the rank-1 local minibatch covariance (the per-sample term w·x moves w only)
+    text = text.replace('name = "langevin"\ntemperature = 0.3',
+                        'name = "sgd"\nlr = 0.5\n\n[model.noise]\n'
+                        'kind = "minibatch_lowrank"\nbatch_size = 1.0\nk = 1')
+    path = write(tmp_path, text)
+    cfg = cli.load_config(path)
+    model, loss, theta0, exit, run, ref = cli.build(cfg)
+    assert float(exit.level) == pytest.approx(0.5) and ref is None
+    assert model.noise.noise_dim(2) == 1
+    # the eigenvector is ±e_w (the data's gradient moves w only), eigenvalue Var(x)/B
+    x = np.linspace(-1.0, 1.0, 8)
+    np.testing.assert_allclose(np.abs(np.asarray(model.noise.vectors))[:, 0], [0.0, 1.0],
+                               atol=1e-6)
+    np.testing.assert_allclose(np.asarray(model.noise.values), [x.var()], rtol=1e-5)
+    assert cli.main(["run", path, "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["n_paths"] == 40 and np.isfinite(s["rate"])
+
+
+def test_target_sweeps_its_args_and_shares_one_problem(tmp_path, capsys):
+    (tmp_path / "prob.py").write_text(TARGET_PY)
+    text = TARGET_TOML + '\n[sweep]\n"landscape.args.shift" = [0.0, 0.1]\n'
+    out = tmp_path / "o"
+    assert cli.main(["sweep", write(tmp_path, text), "--out", str(out), "--no-progress",
+                     "--set", "run.n_paths=8"]) == 0, capsys.readouterr().err
+    rows = json.loads((out / "sweep.json").read_text())["points"]
+    assert len(rows) == 2
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (('target = "prob.py:make"', 'target = "prob.py"'), 'expected "module:function"'),
+    (('target = "prob.py:make"', 'target = "nothere.py:make"'), "no file"),
+    (('target = "prob.py:make"', 'target = "prob.py:nope"'), "has no function nope"),
+    (('target = "prob.py:make"', 'target = "no_such_module_x:make"'), "cannot import"),
+    (('target = "prob.py:make"', 'target = "prob.py:make_typo"'),
+     "returned unknown key(s) parms"),
+    (('target = "prob.py:make"', 'target = "prob.py:make"\nname = "double_well"'),
+     "give name (a built-in landscape) or target"),
+    (('target = "prob.py:make"', 'target = "prob.py:make"\nargs = {shfit = 1.0}'),
+     "[landscape.args]"),
+    (('[exit]\nkind = "ball"\nradius = 0.8\n', ""), "returns no exit: add an [exit]"),
+    (('radius = 0.8', 'radius = 0.8\ncenter = [0.0, 0.0, 0.0]'), "has dimension 3"),
+    (('name = "langevin"\ntemperature = 0.3',
+      'name = "algorithm"\noptimizer = "sgd"\nlr = 0.1\nbatch_size = 2\nn_data = 10'),
+     "a [landscape] target gives its own data"),
+    (('name = "langevin"\ntemperature = 0.3',
+      'name = "sgd"\nlr = 0.1\n[model.noise]\nkind = "minibatch_fixed"\nbatch_size = 2.0'),
+     'for a target use "minibatch"'),
+])
+def test_target_errors_name_the_key(tmp_path, capsys, edit, needle):
+    (tmp_path / "prob.py").write_text(TARGET_PY)
+    path = write(tmp_path, TARGET_TOML.replace(*edit))
+    assert cli.main(["run", path, "--out", str(tmp_path / "o"), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1, err
+
+
+def test_target_vector_params_and_algorithm_without_data(tmp_path, capsys):
+    (tmp_path / "prob.py").write_text(TARGET_PY)
+    text = TARGET_TOML.replace("prob.py:make", "prob.py:make_vector").replace(
+        'name = "langevin"\ntemperature = 0.3',
+        'name = "algorithm"\noptimizer = "sgd"\nlr = 0.1\nbatch_size = 2').replace(
+        "dt = 0.01\n", "")
+    assert cli.main(["run", write(tmp_path, text), "--check"]) == 2
+    assert "returns no per_sample and data" in capsys.readouterr().err
+    text = TARGET_TOML.replace("prob.py:make", "prob.py:make_vector")
+    model, loss, theta0, exit, run, ref = cli.build(cli.load_config(write(tmp_path, text)))
+    np.testing.assert_array_equal(theta0, [-1.0])
+    np.testing.assert_array_equal(np.asarray(exit.center), [-1.0])
+
+
+def test_level_set_above_start_on_a_builtin_landscape(tmp_path):
+    text = SMALL + '\n[exit]\nkind = "level_set"\nabove_start = 0.25\n'
+    text = text.replace("barrier = 1.0", "barrier = 1.0\ntheta0 = [-1.0]")
+    model, loss, theta0, exit, run, ref = cli.build(cli.load_config(write(tmp_path, text)))
+    assert float(exit.level) == pytest.approx(float(loss(jax.numpy.array([-1.0]))) + 0.25)
+    bad = text.replace("above_start = 0.25", "above_start = 0.25\nlevel = 1.0")
+    with pytest.raises(cli.ConfigError, match="give level or above_start"):
+        cli.build(cli.load_config(write(tmp_path, bad)))
 
 
 # -- results folder --------------------------------------------------------------------
@@ -826,7 +975,8 @@ def test_registry_names_and_keys_come_from_the_classes():
                                     "rastrigin", "rosenbrock", "muller_brown"]
     assert set(reg.models) == {"langevin", "underdamped", "sgd", "momentum", "adam", "adai",
                                "sgd_levy", "adam_levy", "adal", "algorithm"}
-    assert set(reg.noises) == {"isotropic", "fixed", "hessian", "minibatch", "minibatch_fixed"}
+    assert set(reg.noises) == {"isotropic", "fixed", "hessian", "minibatch", "minibatch_fixed",
+                               "minibatch_lowrank"}
     assert set(reg.exits) == {"halfspace", "box", "ellipsoid", "ball", "level_set"}
     for name, cls in (("langevin", sd.models.Langevin), ("underdamped", sd.models.Underdamped),
                       ("momentum", sd.models.Momentum), ("adai", sd.models.Adai),

@@ -35,8 +35,18 @@ ALGORITHM_FILLED = ("optimizer", "data", "per_sample", "hyperparams")
 
 # covariance models: data=None is the landscape's population form (needs loss.grad_cov)
 NOISE_FILLED = ("data", "per_sample")
-# exits: fn = the landscape (LevelSet: exit when the loss exceeds level), dim = theta0's
+# exits: fn = the landscape (LevelSet: exit when the loss exceeds level; a target's
+# eval_loss if it gives one), dim = theta0's; a centred exit's centre defaults to theta0
 EXIT_FILLED = ("fn", "dim")
+# LevelSet: the level relative to the start, level = fn(theta0) + above_start
+LEVEL_KEYS = {"above_start": Key("above_start", "number")}
+
+# [landscape] target = "module:factory" (or "file.py:factory", relative to the config
+# file): the user's function, called with the [landscape.args] table as keyword
+# arguments, returns the problem (see load_target)
+TARGET_KEYS = {"target": Key("target", "str", True), "args": Key("args", "table"),
+               "dim": Key("dim", "int")}
+TARGET_FIELDS = ("loss", "params", "per_sample", "data", "eval_loss", "exit")
 
 RUN = {k: Key(k, t, k in ("n_paths", "dt", "t_max")) for k, t in (
     ("n_paths", "int"), ("dt", "number"), ("t_max", "number"), ("seed", "int"),
@@ -86,6 +96,9 @@ def check_algorithm(mc, lname):
     if "batch_size" in mc and ("noise" in mc or "alpha" in mc):
         raise ConfigError("[model] give batch_size (minibatch gradients from data) or a "
                           "[model.noise] table (injected noise), not both")
+    if lname is None and ("n_data" in mc or "data_seed" in mc):
+        raise ConfigError("[model] n_data/data_seed draw data from a built-in landscape's "
+                          "data model; a [landscape] target gives its own data")
     if ("n_data" in mc or "data_seed" in mc) and "batch_size" not in mc:
         raise ConfigError("[model] n_data/data_seed need batch_size (minibatch gradients)")
     if mc.get("n_data", 1) < 1:
@@ -101,8 +114,8 @@ def check_algorithm(mc, lname):
         raise ConfigError("[model] alpha needs a [model.noise] table (the covariance model "
                           "that sets the SαS noise scale (C/2)^(1/2))")
     reg = registry()
-    if "batch_size" in mc and not has_data_model(reg.landscapes[lname].make,
-                                                 ("sample_data", "per_sample")):
+    if "batch_size" in mc and lname is not None and not has_data_model(
+            reg.landscapes[lname].make, ("sample_data", "per_sample")):
         with_data = [n for n, e in reg.landscapes.items()
                      if has_data_model(e.make, ("sample_data", "per_sample"))]
         raise ConfigError(f"[model] batch_size draws minibatches from the landscape's data "
@@ -121,11 +134,169 @@ def _minibatch_fixed(batch_size, *, loss, theta0):
     return sd.noise.fixed(cov)
 
 
+def _minibatch_lowrank(batch_size, k, *, data, per_sample, theta0):
+    """Xie et al.'s local form for a network: the top-``k`` eigenpairs of the minibatch
+    covariance ``C = Cov_x[∇ℓ(θ₀; x)]/batch_size`` at the start, ``k`` normals per step
+    (``sdesim.noise.lowrank`` of ``sdesim.diagnostics.noise_eigs``)."""
+    import sdesim as sd
+
+    if data is None or per_sample is None:
+        raise ValueError("kind = \"minibatch_lowrank\" needs the per-sample loss and data "
+                         "of a [landscape] target (per_sample and data)")
+    return sd.noise.lowrank(sd.diagnostics.noise_eigs(per_sample, theta0, data,
+                                                      batch_size=batch_size, k=k))
+
+
 def declared_noises():
     return {"minibatch_fixed": Entry(
         "minibatch_fixed", _minibatch_fixed,
         {"batch_size": Key("batch_size", "number", True, "batch_size")},
-        filled=("data", "loss", "theta0"))}
+        filled=("data", "loss", "theta0")),
+        "minibatch_lowrank": Entry(
+        "minibatch_lowrank", _minibatch_lowrank,
+        {"batch_size": Key("batch_size", "number", True, "batch_size"),
+         "k": Key("k", "int", False, "k", 20)},
+        filled=("data", "per_sample", "theta0"))}
+
+
+# ---------------------------------------------------------------------------------------
+# [landscape] target: the user's own problem (a network), from a factory function
+# ---------------------------------------------------------------------------------------
+
+
+class Target:
+    """What a target factory returned, on the flat vector: ``loss``, ``theta0`` (NumPy),
+    ``per_sample``, ``data``, ``eval_loss``, ``exit`` (each None if not given) and
+    ``unravel`` (None when the parameters are already a vector)."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def check_target(ls):
+    """The static checks of a [landscape] table with ``target``."""
+    if "name" in ls:
+        raise ConfigError("[landscape] give name (a built-in landscape) or target (your "
+                          "function \"module:factory\"), not both")
+    from .config import _check_table
+
+    _check_table("landscape", ls, TARGET_KEYS, ["target"], skip=())
+    mod, sep, fn = ls["target"].rpartition(":")
+    if not (sep and mod and fn.isidentifier()):
+        raise ConfigError(f"[landscape] target = {ls['target']!r}: expected \"module:function"
+                          f"\" (an importable module) or \"path/to/file.py:function\" "
+                          f"(relative to the config file)")
+
+
+def _import_factory(spec):
+    import importlib
+    import importlib.util
+    import os
+    import sys
+    from pathlib import Path
+
+    mod, _, fn = spec.rpartition(":")
+    where = f"[landscape] target = {spec!r}"
+    try:
+        if mod.endswith(".py") or "/" in mod or os.sep in mod:
+            path = Path(mod)
+            if not path.is_file():
+                raise ConfigError(f"{where}: no file {mod}")
+            name = f"sdesim_target_{abs(hash(str(path.resolve())))}"
+            spec_ = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec_)
+            sys.modules[name] = module  # dataclasses and pickling look modules up here
+            spec_.loader.exec_module(module)
+        else:
+            module = importlib.import_module(mod)
+    except ConfigError:
+        raise
+    except ImportError as err:
+        raise ConfigError(f"{where}: cannot import {mod} ({err})") from None
+    factory = getattr(module, fn, None)
+    if not callable(factory):
+        raise ConfigError(f"{where}: {mod} has no function {fn}")
+    return factory
+
+
+_TARGETS = {}
+
+
+def load_target(ls):
+    """Call the factory of ``[landscape] target`` with ``[landscape.args]`` (once per
+    distinct target and args in a process: a sweep's points share one problem and its
+    compiled programs) and flatten what it returns.
+
+    The factory returns a mapping or an object (e.g. ``sdesim.networks.Problem``) with
+    ``loss`` (params -> scalar, required), ``params`` (the start: any pytree of arrays, a
+    network's minimum; ``theta0`` is a synonym), and optionally ``per_sample`` ((params,
+    example) -> scalar, with ``data``: one example per row; needed for minibatch gradients
+    and minibatch noise), ``eval_loss`` (what an [exit] level_set watches instead of
+    ``loss``) and ``exit`` (an ``sdesim.exits`` object, used when the config has no
+    [exit])."""
+    import json
+
+    import numpy as np
+
+    from sdesim import pytrees
+
+    args = ls.get("args", {})
+    cache_key = (ls["target"], json.dumps(args, sort_keys=True))
+    if cache_key in _TARGETS:
+        return _TARGETS[cache_key]
+    where = f"[landscape] target = {ls['target']!r}"
+    factory = _import_factory(ls["target"])
+    try:
+        out = factory(**args)
+    except TypeError as err:
+        if "argument" in str(err):
+            raise ConfigError(f"[landscape.args] {err}") from None
+        raise
+    from collections.abc import Mapping
+
+    if isinstance(out, Mapping):
+        got = dict(out)
+        if "theta0" in got and "params" not in got:
+            got["params"] = got.pop("theta0")
+        unknown = sorted(set(got) - set(TARGET_FIELDS))
+        if unknown:
+            raise ConfigError(f"{where} returned unknown key(s) {', '.join(unknown)}; "
+                              f"allowed: {', '.join(TARGET_FIELDS)} (theta0 = params)")
+    else:
+        got = {f: getattr(out, f) for f in TARGET_FIELDS if getattr(out, f, None) is not None}
+        if "params" not in got and getattr(out, "theta0", None) is not None:
+            got["params"] = out.theta0
+    for f in ("loss", "params"):
+        if got.get(f) is None:
+            raise ConfigError(f"{where} returned no {f} (a {type(out).__name__}); the "
+                              f"factory returns loss, params and optionally "
+                              f"{', '.join(TARGET_FIELDS[2:])}")
+    for f in ("loss", "per_sample", "eval_loss"):
+        if got.get(f) is not None and not callable(got[f]):
+            raise ConfigError(f"{where}: its {f} must be a function, got "
+                              f"{type(got[f]).__name__}")
+    if ("per_sample" in got) != ("data" in got):
+        only = "per_sample" if "per_sample" in got else "data"
+        raise ConfigError(f"{where}: per_sample and data come together (one example of "
+                          f"data per row), got only {only}")
+    params = got["params"]
+    try:
+        if pytrees.is_vector_like(params):
+            flat, un = np.asarray(params, float), None
+        else:
+            flat, un = pytrees.layout(params)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: its params: {err}") from None
+    wrap = (lambda f: f) if un is None else (lambda f: pytrees.OnParams(f, un))
+    tgt = Target(
+        loss=wrap(got["loss"]), theta0=np.asarray(flat, float), unravel=un,
+        per_sample=None if got.get("per_sample") is None else wrap(got["per_sample"]),
+        data=got.get("data"),
+        eval_loss=None if got.get("eval_loss") is None else wrap(got["eval_loss"]),
+        exit=None if got.get("exit") is None
+        else (got["exit"] if un is None else pytrees.wrap_exit(got["exit"], un)))
+    _TARGETS[cache_key] = tgt
+    return tgt
 
 
 # ---------------------------------------------------------------------------------------
@@ -189,21 +360,30 @@ def _kwargs(entry, table, skip=()):
 # ---------------------------------------------------------------------------------------
 
 
-def _noise(nc, loss, theta0):
+def _noise(nc, loss, theta0, target=None):
     ne = registry().noises[nc["kind"]]
     context = {"data": None, "loss": loss, "theta0": theta0}
+    if target is not None:  # the user's data and per-sample loss
+        if "data" in ne.filled and target.data is None:
+            raise ConfigError(f"[model.noise] kind = \"{nc['kind']}\" needs data: the "
+                              f"target's factory returns no per_sample and data")
+        if nc["kind"] == "minibatch_fixed":
+            raise ConfigError("[model.noise] kind = \"minibatch_fixed\" needs a built-in "
+                              "landscape's population covariance; for a target use "
+                              "\"minibatch\" (exact, every step) or \"minibatch_lowrank\"")
+        context.update(data=target.data, per_sample=target.per_sample)
     params = inspect.signature(ne.make).parameters
     kw = _kwargs(ne, nc)
     kw.update({k: context[k] for k in ne.filled if k in context and k in params})
     return _call([("model.noise", nc)], ne.make, **kw)
 
 
-def _model(mc, loss, theta0):
+def _model(mc, loss, theta0, target=None):
     me = registry().models[mc["name"]]
     places = [("model", mc), ("model.noise", mc.get("noise"))]
     kw = _kwargs(me, mc)
     if "noise" in mc:
-        kw[me.noise_arg] = _noise(mc["noise"], loss, theta0)
+        kw[me.noise_arg] = _noise(mc["noise"], loss, theta0, target)
     if mc["name"] != ALGORITHM:
         return _call(places, me.make, **kw)
     import jax
@@ -217,7 +397,12 @@ def _model(mc, loss, theta0):
     kw = {k: v for k, v in kw.items() if k in fields and k not in hyper}
     if "lr" in fields:
         kw["lr"] = float(mc["lr"])
-    if "batch_size" in mc:
+    if "batch_size" in mc and target is not None:
+        if target.data is None:
+            raise ConfigError("[model] batch_size draws minibatches from data: the target's "
+                              "factory returns no per_sample and data")
+        kw.update(data=target.data, per_sample=target.per_sample)
+    elif "batch_size" in mc:
         kw["data"] = _call(places, loss.sample_data, jax.random.key(mc.get("data_seed", 0)),
                            mc.get("n_data", 10_000))
     return _call(places, me.make, optimizer=optimizer, **kw)
@@ -269,20 +454,59 @@ def _start_and_exit(cfg, loss):
         raise ConfigError(f"[landscape] theta0 has {d} coordinates but the {ls['name']} "
                           f"landscape has dimension {ldim}")
     if "exit" in cfg:
-        ec = cfg["exit"]
-        ee = registry().exits[ec["kind"]]
-        kw = _kwargs(ee, ec)
-        kw.update({k: v for k, v in (("fn", loss), ("dim", d)) if k in ee.filled})
-        if "matrix" in kw and np.ndim(kw["matrix"]) == 1:  # a vector: the diagonal
-            kw["matrix"] = np.diag(kw["matrix"])
-        exit = _call([("exit", ec)], ee.make, **kw)
-        edim = getattr(exit, "dim", None)
-        if isinstance(edim, int) and edim != d:
-            first = next((k for k in ec if k != "kind" and isinstance(ec[k], list)), None)
-            what = f" ({first} has {edim} coordinates)" if first else ""
-            raise ConfigError(f"[exit] {ec['kind']} has dimension {edim}{what} but theta0 has "
-                              f"{d} coordinates")
+        exit = _exit(cfg["exit"], loss, theta0)
     return theta0, exit
+
+
+def _exit(ec, fn, theta0):
+    """The [exit] table's exit: ``fn`` fills a LevelSet's function, ``theta0`` a centred
+    exit's centre when not given and ``above_start`` (level = fn(theta0) + above_start)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    d = theta0.shape[0]
+    ee = registry().exits[ec["kind"]]
+    kw = _kwargs(ee, ec)
+    kw.update({k: v for k, v in (("fn", fn), ("dim", d)) if k in ee.filled})
+    if "center" in ee.keys and "center" not in ec:
+        kw["center"] = theta0
+    if "above_start" in ec:
+        if "level" in ec:
+            raise ConfigError("[exit] give level or above_start (level = the function at "
+                              "the start + above_start), not both")
+        at0 = float(_call([("exit", ec)], fn, jnp.asarray(theta0, jnp.result_type(float))))
+        kw["level"] = at0 + float(ec["above_start"])
+    if "matrix" in kw and np.ndim(kw["matrix"]) == 1:  # a vector: the diagonal
+        kw["matrix"] = np.diag(kw["matrix"])
+    exit = _call([("exit", ec)], ee.make, **kw)
+    edim = getattr(exit, "dim", None)
+    if isinstance(edim, int) and edim != d:
+        first = next((k for k in ec if k != "kind" and isinstance(ec[k], list)), None)
+        what = f" ({first} has {edim} coordinates)" if first else ""
+        raise ConfigError(f"[exit] {ec['kind']} has dimension {edim}{what} but theta0 has "
+                          f"{d} coordinates")
+    return exit
+
+
+def _target_start_and_exit(cfg, tgt):
+    """(theta0, exit) of a [landscape] target: its parameters, and the [exit] table (a
+    level_set watches the target's eval_loss if it gives one) or the target's own exit."""
+    ls, theta0 = cfg["landscape"], tgt.theta0
+    if theta0.ndim != 1:
+        raise ConfigError(f"[landscape] target = {ls['target']!r}: its params must be a "
+                          f"pytree or a vector, got an array of shape {theta0.shape}")
+    if "dim" in ls and theta0.shape[0] != ls["dim"]:
+        raise ConfigError(f"[landscape] the target's params have {theta0.shape[0]} "
+                          f"coordinates but dim = {ls['dim']}")
+    if "exit" in cfg:
+        fn = tgt.loss if tgt.eval_loss is None else tgt.eval_loss
+        return theta0, _exit(cfg["exit"], fn, theta0)
+    if tgt.exit is None:
+        raise ConfigError(f"[landscape] target = {ls['target']!r} returns no exit: add an "
+                          f"[exit] section, e.g. kind = \"ball\" with radius (around the "
+                          f"start), or kind = \"level_set\" with above_start (its loss, or "
+                          f"eval_loss, that far above the start)")
+    return theta0, tgt.exit
 
 
 def build(cfg, reference=True, *, warn_unstable=False):
@@ -297,15 +521,25 @@ def build(cfg, reference=True, *, warn_unstable=False):
     import numpy as np
 
     ls, mc, rc = cfg["landscape"], cfg["model"], cfg["run"]
-    le = registry().landscapes[ls["name"]]
-    loss = _call([("landscape", ls)], le.make, **_kwargs(le, ls, skip=le.basin))
-    if callable(getattr(loss, "check", None)):
-        _call([("landscape", ls)], loss.check)
-    theta0, exit = _start_and_exit(cfg, loss)
+    target = None
+    if "target" in ls:
+        target = load_target(ls)
+        loss = target.loss
+        theta0, exit = _target_start_and_exit(cfg, target)
+    else:
+        le = registry().landscapes[ls["name"]]
+        loss = _call([("landscape", ls)], le.make, **_kwargs(le, ls, skip=le.basin))
+        if callable(getattr(loss, "check", None)):
+            _call([("landscape", ls)], loss.check)
+        theta0, exit = _start_and_exit(cfg, loss)
     if not np.all(np.isfinite(theta0)):
-        where = "[landscape] theta0" if "theta0" in ls else "the basin's start theta0"
-        raise ConfigError(f"{where} = {theta0.tolist()}: must be finite")
-    model = _model(mc, loss, theta0)
+        where = ("[landscape] theta0" if "theta0" in ls else "the target's params"
+                 if target is not None else "the basin's start theta0")
+        bad = np.flatnonzero(~np.isfinite(theta0))
+        shown = (f" = {theta0.tolist()}" if theta0.size <= 10 else
+                 f" ({bad.size} coordinate(s) are not finite, the first at index {bad[0]})")
+        raise ConfigError(f"{where}{shown}: must be finite")
+    model = _model(mc, loss, theta0, target)
     if rc.get("method") == "ams":
         run = _ams_run(rc, mc)
     else:

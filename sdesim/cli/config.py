@@ -107,12 +107,19 @@ def validate(cfg, methods_swept=None):
         if sec not in cfg:
             raise ConfigError(f"missing section [{sec}]")
     ls, mc = cfg["landscape"], cfg["model"]
-    lname = _choose("landscape", ls, "name", reg.landscapes)
-    le = reg.landscapes[lname]
-    _check_table("landscape", ls, {**le.keys, **le.basin}, _required(le.keys))
+    target = "target" in ls
+    if target:  # the user's factory: its problem is known when it is built
+        _b.check_target(ls)
+        lname, le = None, None
+    else:
+        lname = _choose("landscape", ls, "name", reg.landscapes)
+        le = reg.landscapes[lname]
+        _check_table("landscape", ls, {**le.keys, **le.basin}, _required(le.keys))
     if "exit" in cfg:
         ek = _choose("exit", cfg["exit"], "kind", reg.exits)
         _check_table("exit", cfg["exit"], reg.exits[ek].keys, _required(reg.exits[ek].keys))
+    elif target:
+        pass  # the factory's exit, or an error when it is built
     elif not le.basin:
         raise ConfigError(f"[landscape] {lname} has no built-in basin: add an [exit] section "
                           f"(kind = {', '.join(reg.exits)}) and [landscape] theta0")
@@ -122,7 +129,7 @@ def validate(cfg, methods_swept=None):
                 raise ConfigError(f"[landscape] is missing '{k}' ({expected(le.basin[k].type)}"
                                   f": the argument of {le.label}.basin that sets the exit), "
                                   f"or add an [exit] section")
-    if not le.basin and "theta0" not in ls:
+    if not target and not le.basin and "theta0" not in ls:
         raise ConfigError(f"[landscape] is missing 'theta0' (a list of numbers: the start; "
                           f"{lname} has no built-in basin)")
     mname = _choose("model", mc, "name", reg.models)
@@ -142,7 +149,11 @@ def validate(cfg, methods_swept=None):
         kind = _choose("model.noise", nc, "kind", reg.noises)
         ne = reg.noises[kind]
         _check_table("model.noise", nc, ne.keys, _required(ne.keys))
-        if "data" in ne.filled and not _b.has_data_model(le.make):
+        if kind == "minibatch_lowrank" and not target:
+            raise ConfigError("[model.noise] kind = \"minibatch_lowrank\" takes the data and "
+                              "per-sample loss of a [landscape] target; for a built-in "
+                              "landscape use minibatch or minibatch_fixed")
+        if not target and "data" in ne.filled and not _b.has_data_model(le.make):
             with_data = [n for n, e in reg.landscapes.items() if _b.has_data_model(e.make)]
             others = [n for n, e in reg.noises.items() if "data" not in e.filled]
             raise ConfigError(f"[model.noise] kind = \"{kind}\" needs a landscape with a "
@@ -316,12 +327,27 @@ def _merge(cfg, tree):
             cfg[k] = v
 
 
+def _target_near(cfg, folder):
+    """A ``[landscape] target`` in a file ("file.py:factory") is found next to the config
+    file: its relative path becomes absolute (the path a stored config keeps)."""
+    import os
+
+    ls = cfg.get("landscape")
+    spec = ls.get("target") if isinstance(ls, dict) else None
+    if not isinstance(spec, str):
+        return
+    mod, sep, fn = spec.rpartition(":")
+    if sep and (mod.endswith(".py") or "/" in mod) and not os.path.isabs(mod):
+        ls["target"] = os.path.abspath(os.path.join(folder, mod)) + ":" + fn
+
+
 def load_config(path=None, overrides=()):
     """TOML file (or the built-in default) + ``KEY=VALUE`` overrides -> validated dict."""
     if path is None:
         cfg = _parse_toml(DEFAULT_CONFIG, "default config")
     else:
         cfg = _parse_toml(_read_config(path), path)
+        _target_near(cfg, Path(path).parent)
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. run.t_max=100")

@@ -297,6 +297,7 @@ examples:
   sdesim run my.toml --set model.lr=0.05 --set run.t_max=100 --paths 200
   sdesim sweep examples/zhou_sgd_vs_adam.toml --out results/zhou  # one point per value
   sdesim run examples/kramers_ams.toml         # [run] method = "ams": a rare escape
+  sdesim run examples/digits_mlp.toml          # your network: [landscape] target
   sdesim figures --list; sdesim figures levy_escape
 """
 

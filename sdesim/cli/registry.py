@@ -305,6 +305,10 @@ def registry():
     for name, cls in _named(_public_dataclasses(
             exits, lambda c: callable(getattr(c, "outside", None)))).items():
         keys, _, _ = keys_of(cls, filled=_b.EXIT_FILLED, noise=False)
+        if "center" in keys:  # default: the start theta0 (a network's minimum)
+            keys["center"] = dataclasses.replace(keys["center"], required=False)
+        if "fn" in inspect.signature(cls).parameters:
+            keys.update(_b.LEVEL_KEYS)
         exs[name] = Entry(name, cls, keys, filled=tuple(
             f for f in _b.EXIT_FILLED if f in inspect.signature(cls).parameters))
     return Registry(lands, mods, noises, exs)
@@ -343,6 +347,11 @@ def help_lines():
         lines.append(line)
     lines.append("[landscape] every landscape: " + ", ".join(
         f"{k} ({v})" for k, v in _b.LANDSCAPE_KEY_HELP.items()))
+    lines.append('[landscape] target = "module:function" or "file.py:function" (instead of '
+                 'name: your own problem, e.g. a network; the function gets [landscape.args] '
+                 'and returns loss, params (any pytree), and optionally per_sample + data, '
+                 'eval_loss, exit); [exit] center defaults to the start, level_set takes '
+                 'above_start')
     for name, e in reg.models.items():
         alias = e.noise_alias
         lines.append(f"[model] name = {name}: " + fmt(

@@ -1,0 +1,262 @@
+"""``sd.theory.predict`` against simulation on landscapes not built around a known answer.
+
+For each landscape, ``predict`` finds the minimum downhill from the start, the index-1
+saddle(s) bounding its basin (gentlest ascent; refined by Newton) and evaluates each
+model's formula there; nothing below is given by hand but the start. The simulation's
+exit comes from the same tools: the other minimum beyond the (lowest) saddle (gradient
+flow from the saddle), the minimum-energy path to it (``critical.string_path``) and the
+arc length along it (``critical.path_coordinate``); a path has escaped when it is
+``COMMIT`` (80%) of the way from the saddle down to the other minimum — committed, so the
+simulated time is the transition time that Eyring–Kramers speaks of (not the first touch
+of the saddle, which takes about half as long). The same coordinate is the splitting
+score: ``sd.escape_ams`` (``--replicas`` × ``--runs``) at every point, and direct
+simulation (``sd.escape``, ``--direct`` paths) where the escape is short enough.
+
+Landscapes (2-D):
+
+* Müller–Brown (``sd.landscapes.MullerBrown``), from its minimum B = (0.623, 0.028): one
+  saddle bounds that basin, the B–C saddle (0.212, 0.293) at ΔL = 35.9.
+* a rotated anisotropic double well, ``L = (u² − 1)² + (1 + u²/2) v²`` in coordinates
+  rotated by 0.6 rad: the transverse curvature is 3 at the minima, 2 at the saddle.
+* a random smooth potential: a tilted double well ``(x² − 1)² + 0.2 x + y²`` plus 12
+  Gaussian bumps of random centre, width and signed height (seed 0).
+
+Models, at the formula's exponent ΔL/T = 5, 10, 15, 20 (``--betas``):
+
+* ``Langevin(T)``: Eyring–Kramers (F8), exact as ΔL/T → ∞.
+* ``SGD(lr, noise.hessian(B, floor))``: Xie et al.'s F14 along the escape direction.
+* ``Momentum(lr, β₁ = 0.9, noise.hessian(B, floor))``: F16.
+
+For SGD and Momentum the batch size is chosen so that the formula's effective
+temperature along the escape direction (``Prediction.temperature``) gives the exponent;
+``floor`` = H_ae/4 keeps the noise alive where the Hessian vanishes on the way out.
+
+    python benchmarks/theory_vs_simulation.py [--betas 5 10 15 20] [--replicas 1000]
+        [--runs 16] [--direct 1000] [--only NAME] [--replot]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import sdesim as sd
+from sdesim import critical
+
+FIG = os.path.join(os.path.dirname(__file__), "..", "figures")
+COMMIT = 0.8  # the exit: this fraction of the way from the saddle to the other minimum
+LR = 0.1  # SGD/Momentum learning rate (SDE time per iteration)
+DT_CURV = 0.01  # dt · (largest curvature at the minimum and the saddle)
+
+
+def rotated_double_well(phi=0.6):
+    c, s = float(np.cos(phi)), float(np.sin(phi))
+
+    def loss(th):
+        u = c * th[0] + s * th[1]
+        v = -s * th[0] + c * th[1]
+        return (u**2 - 1.0) ** 2 + (1.0 + 0.5 * u**2) * v**2
+
+    return loss, np.array([-c, -s])
+
+
+def random_smooth(seed=0, n_bumps=12):
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform([-1.8, -1.2], [1.8, 1.2], size=(n_bumps, 2))
+    widths = rng.uniform(0.3, 0.7, size=n_bumps)
+    heights = rng.uniform(-0.25, 0.25, size=n_bumps)
+
+    def loss(th):
+        dtype = th.dtype
+        d2 = jnp.sum((th[None, :] - jnp.asarray(centres, dtype)) ** 2, axis=1)
+        bumps = jnp.sum(jnp.asarray(heights, dtype)
+                        * jnp.exp(-d2 / (2 * jnp.asarray(widths, dtype) ** 2)))
+        return (th[0] ** 2 - 1.0) ** 2 + 0.2 * th[0] + th[1] ** 2 + bumps
+
+    return loss, np.array([-1.0, 0.0])
+
+
+def landscapes():
+    return {
+        "Müller–Brown": (sd.landscapes.MullerBrown(), np.array([0.623, 0.028])),
+        "rotated anisotropic double well": rotated_double_well(),
+        "random smooth potential": random_smooth(),
+    }
+
+
+def geometry(loss, start):
+    """Minimum, saddles (predict's search), the lowest saddle's other side, the string
+    and the exit; dt from the largest curvature."""
+    t0 = time.perf_counter()
+    pred = sd.theory.predict(sd.models.Langevin(1.0), loss, start)
+    x_min = pred.minimum
+    sad = min(pred.saddles, key=lambda s: s.barrier)
+    e = sad.direction * np.sign(sad.direction @ (sad.point - x_min))  # away from x_min
+    step = 1e-2 * max(1.0, float(np.linalg.norm(sad.point)))
+    other = critical.descend(loss, jnp.asarray(sad.point + step * e, jnp.result_type(float)))
+    other = np.asarray(critical.minimize(loss, other), np.float64)
+    path = critical.string_path(loss, x_min, other, n_images=48)
+    pc = critical.path_coordinate(path)
+    f = lambda x: float(pc(jnp.asarray(x, jnp.result_type(float))))  # noqa: E731
+    level = COMMIT * f(other)
+    curv = max(np.abs(np.linalg.eigvalsh(pred.hessian_min)).max(),
+               np.abs(np.linalg.eigvalsh(sad.hessian)).max())
+    return dict(pred=pred, x_min=x_min, saddle=sad, other=other, path=path, pc=pc,
+                exit=sd.exits.LevelSet(pc, level), level=level, dt=DT_CURV / curv,
+                h_ae=float(sad.direction @ pred.hessian_min @ sad.direction),
+                seconds=time.perf_counter() - t0)
+
+
+def models(geo, beta):
+    """(name, model) at the formula's exponent ``beta`` = ΔL/T."""
+    dl = geo["saddle"].barrier
+    out = [("Langevin", sd.models.Langevin(dl / beta))]
+    floor = geo["h_ae"] / 4
+    for name, make in (("SGD", lambda b: sd.models.SGD(LR, sd.noise.hessian(b, floor))),
+                       ("Momentum", lambda b: sd.models.Momentum(
+                           LR, sd.noise.hessian(b, floor), beta1=0.9))):
+        t1 = predict(make(1.0), geo).temperature  # T ∝ 1/B
+        out.append((name, make(beta * t1 / dl)))
+    return out
+
+
+def predict(model, geo):
+    return sd.theory.predict(model, geo["loss"], geo["x_min"],
+                             saddles=[s.point for s in geo["pred"].saddles])
+
+
+def simulate(model, geo, args, key, direct_paths):
+    loss = geo["loss"]
+    row = {}
+    t0 = time.perf_counter()
+    ams = sd.escape_ams(model, loss, geo["x_min"], geo["exit"], dt=geo["dt"], key=key,
+                        n_replicas=args.replicas, n_runs=args.runs)
+    lo, hi = ams.mean_time_ci()
+    row["ams"] = dict(mean=float(ams.mean_time()), ci=[float(lo), float(hi)],
+                      p=float(ams.p), seconds=time.perf_counter() - t0)
+    if direct_paths:
+        t0 = time.perf_counter()
+        r = sd.escape(model, loss, geo["x_min"], geo["exit"], n_paths=direct_paths,
+                      dt=geo["dt"], t_max=args.direct_t_max, key=jax.random.fold_in(key, 1),
+                      progress=False)
+        lo, hi = r.mean_time_ci()
+        row["direct"] = dict(mean=float(r.mean_time()), ci=[float(lo), float(hi)],
+                             escaped=int(np.sum(r.escaped)), paths=direct_paths,
+                             seconds=time.perf_counter() - t0)
+    return row
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--betas", type=float, nargs="+", default=[5.0, 10.0, 15.0, 20.0])
+    ap.add_argument("--replicas", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=16)
+    ap.add_argument("--direct", type=int, default=1000, help="paths of direct simulation "
+                    "at ΔL/T <= --direct-beta (0: none)")
+    ap.add_argument("--direct-beta", type=float, default=5.0)
+    ap.add_argument("--direct-t-max", type=float, default=1e4)
+    ap.add_argument("--only", nargs="*", default=None, help="landscape names (prefixes)")
+    ap.add_argument("--models", nargs="*", default=None)
+    ap.add_argument("--out", default=os.path.join(FIG, "theory_vs_simulation"))
+    ap.add_argument("--replot", action="store_true")
+    args = ap.parse_args(argv)
+    if args.replot:
+        with open(args.out + ".json") as f:
+            return plot(json.load(f), args.out + ".png")
+    t_start = time.perf_counter()
+    out = dict(machine=f"{platform.machine()}, {os.cpu_count()} cores, "
+               f"{jax.default_backend()}", commit=COMMIT, lr=LR, replicas=args.replicas,
+               runs=args.runs, x64=bool(jax.config.jax_enable_x64), landscapes={})
+    for li, (lname, (loss, start)) in enumerate(landscapes().items()):
+        if args.only and not any(lname.lower().startswith(o.lower()) for o in args.only):
+            continue
+        geo = geometry(loss, start)
+        geo["loss"] = loss
+        sad = geo["saddle"]
+        print(f"{lname}: minimum {np.round(geo['x_min'], 4)}, {len(geo['pred'].saddles)} "
+              f"saddle(s), lowest {np.round(sad.point, 4)} ΔL = {sad.barrier:.4g}, other "
+              f"minimum {np.round(geo['other'], 4)}, exit at {COMMIT:.0%} of the way there, "
+              f"dt {geo['dt']:.3g} (geometry {geo['seconds']:.1f} s)", flush=True)
+        rows = []
+        for bi, beta in enumerate(args.betas):
+            for mi, (mname, model) in enumerate(models(geo, beta)):
+                if args.models and mname not in args.models:
+                    continue
+                p = predict(model, geo)
+                key = jax.random.key(1000 * li + 10 * bi + mi)
+                sim = simulate(model, geo, args, key,
+                               args.direct if beta <= args.direct_beta else 0)
+                row = dict(model=mname, beta=beta, predicted=p.mean_time,
+                           formula=p.formula, temperature=p.temperature, **sim)
+                row["ratio"] = p.mean_time / sim["ams"]["mean"]
+                rows.append(row)
+                d = sim.get("direct")
+                dtxt = "" if d is None else (f"; direct {d['mean']:.4g} [{d['ci'][0]:.4g}, "
+                                             f"{d['ci'][1]:.4g}] ({d['escaped']}/"
+                                             f"{d['paths']})")
+                a = sim["ams"]
+                print(f"  ΔL/T {beta:4g} {mname:9s} predicted {p.mean_time:.4g}  AMS "
+                      f"{a['mean']:.4g} [{a['ci'][0]:.4g}, {a['ci'][1]:.4g}] "
+                      f"({a['seconds']:.0f} s){dtxt}  predicted/simulated "
+                      f"{row['ratio']:.3f}", flush=True)
+        out["landscapes"][lname] = dict(
+            minimum=geo["x_min"].tolist(), saddles=[s.point.tolist() for s in
+                                                   geo["pred"].saddles],
+            barrier=sad.barrier, other=geo["other"].tolist(), dt=geo["dt"],
+            level=geo["level"], h_ae=geo["h_ae"], rows=rows)
+    out["seconds"] = time.perf_counter() - t_start
+    with open(args.out + ".json", "w") as f:
+        json.dump(out, f, indent=1)
+    plot(out, args.out + ".png")
+    print(f"wrote {args.out}.json and .png ({out['seconds']:.0f} s)")
+    return out
+
+
+def plot(out, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(out["landscapes"])
+    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.8), sharey=True,
+                             squeeze=False)
+    marks = {"Langevin": "o", "SGD": "s", "Momentum": "^"}
+    for ax, lname in zip(axes[0], names, strict=True):
+        rows = out["landscapes"][lname]["rows"]
+        for m, mk in marks.items():
+            rs = [r for r in rows if r["model"] == m]
+            if not rs:
+                continue
+            b = np.array([r["beta"] for r in rs])
+            sim = np.array([r["ams"]["mean"] for r in rs])
+            ci = np.array([r["ams"]["ci"] for r in rs])
+            pred = np.array([r["predicted"] for r in rs])
+            # the ratio simulated/predicted, with the simulation's interval
+            y = sim / pred
+            ax.errorbar(b, y, yerr=[y - ci[:, 0] / pred, ci[:, 1] / pred - y], marker=mk,
+                        capsize=3, label=f"{m} ({rs[0]['formula'].split(' (')[0].split(',')[0]})")
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.axhspan(0.95, 1.05, color="0.9", zorder=0)
+        ax.set_title(f"{lname}\nΔL = {out['landscapes'][lname]['barrier']:.3g}", fontsize=10)
+        ax.set_xlabel("ΔL / T (the formula's exponent)")
+        ax.set_yscale("log")
+    axes[0][0].set_ylabel("simulated / predicted mean escape time")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("sd.theory.predict vs simulation (AMS, 95% intervals; grey: ±5%)",
+                 fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return out
+
+
+if __name__ == "__main__":
+    main()
