@@ -26,6 +26,8 @@ Models, at the formula's exponent ΔL/T = 5, 10, 15, 20 (``--betas``):
 * ``Langevin(T)``: Eyring–Kramers (F8), exact as ΔL/T → ∞.
 * ``SGD(lr, noise.hessian(B, floor))``: Xie et al.'s F14 along the escape direction.
 * ``Momentum(lr, β₁ = 0.9, noise.hessian(B, floor))``: F16.
+* ``Adai(lr, noise.hessian(B, floor))``: F18; ``Adam(lr/10, noise.hessian(B, floor))``:
+  F17 (its exponent grows as sqrt(B)).
 
 For SGD and Momentum the batch size is chosen so that the formula's effective
 temperature along the escape direction (``Prediction.temperature``) gives the exponent;
@@ -119,11 +121,13 @@ def models(geo, beta):
     dl = geo["saddle"].barrier
     out = [("Langevin", sd.models.Langevin(dl / beta))]
     floor = geo["h_ae"] / 4
-    for name, make in (("SGD", lambda b: sd.models.SGD(LR, sd.noise.hessian(b, floor))),
-                       ("Momentum", lambda b: sd.models.Momentum(
-                           LR, sd.noise.hessian(b, floor), beta1=0.9))):
-        t1 = predict(make(1.0), geo).temperature  # T ∝ 1/B
-        out.append((name, make(beta * t1 / dl)))
+    for name, make, power in (
+            ("SGD", lambda b: sd.models.SGD(LR, sd.noise.hessian(b, floor)), 1),
+            ("Momentum", lambda b: sd.models.Momentum(LR, 0.9, sd.noise.hessian(b, floor)), 1),
+            ("Adai", lambda b: sd.models.Adai(LR, sd.noise.hessian(b, floor)), 1),
+            ("Adam", lambda b: sd.models.Adam(LR * 0.1, sd.noise.hessian(b, floor)), 2)):
+        t1 = predict(make(1.0), geo).temperature  # T ∝ B^(-1/power) (Adam: 1/sqrt(B))
+        out.append((name, make((beta * t1 / dl) ** power)))
     return out
 
 
@@ -166,6 +170,8 @@ def main(argv=None):
     ap.add_argument("--models", nargs="*", default=None)
     ap.add_argument("--out", default=os.path.join(FIG, "theory_vs_simulation"))
     ap.add_argument("--replot", action="store_true")
+    ap.add_argument("--merge", action="store_true", help="add these rows to the JSON's "
+                    "(same settings; e.g. --models Adai Adam after a run of the others)")
     args = ap.parse_args(argv)
     if args.replot:
         with open(args.out + ".json") as f:
@@ -212,6 +218,16 @@ def main(argv=None):
             barrier=sad.barrier, other=geo["other"].tolist(), dt=geo["dt"],
             level=geo["level"], h_ae=geo["h_ae"], rows=rows)
     out["seconds"] = time.perf_counter() - t_start
+    if args.merge:
+        with open(args.out + ".json") as f:
+            old = json.load(f)
+        for lname, entry in out["landscapes"].items():
+            prev = old["landscapes"].setdefault(lname, dict(entry, rows=[]))
+            keep = {(r["model"], r["beta"]) for r in entry["rows"]}
+            prev["rows"] = [r for r in prev["rows"] if (r["model"], r["beta"]) not in keep] \
+                + entry["rows"]
+        old["seconds"] = old.get("seconds", 0.0) + out["seconds"]
+        out = old
     with open(args.out + ".json", "w") as f:
         json.dump(out, f, indent=1)
     plot(out, args.out + ".png")
@@ -228,7 +244,7 @@ def plot(out, path):
     names = list(out["landscapes"])
     fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.8), sharey=True,
                              squeeze=False)
-    marks = {"Langevin": "o", "SGD": "s", "Momentum": "^"}
+    marks = {"Langevin": "o", "SGD": "s", "Momentum": "^", "Adai": "v", "Adam": "D"}
     for ax, lname in zip(axes[0], names, strict=True):
         rows = out["landscapes"][lname]["rows"]
         for m, mk in marks.items():

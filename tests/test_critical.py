@@ -90,8 +90,39 @@ def test_predict_langevin_matches_the_closed_forms():
         mom.mean_time, sd.theory.momentum_escape_time(1.0, 8.0, -4.0, 0.1, 2.0, beta1=0.9),
         rtol=rtol)
     assert mom.dynamics["mass"] == pytest.approx(1.0, rel=1e-5)  # M = η/(1−β₁)
-    none = sd.theory.predict(sd.models.Underdamped(1.0, 1.0, 0.1), dw, th0)
-    assert none.mean_time is None and "Underdamped" in none.reason
+    # Underdamped: Kramers–Langer, in 1-D the rate F10
+    und = sd.theory.predict(sd.models.Underdamped(2.0, 1.5, 0.1), dw, th0)
+    np.testing.assert_allclose(
+        und.mean_time, 1 / sd.theory.kramers_underdamped_rate(1.0, 8.0, -4.0, 2.0, 1.5, 0.1),
+        rtol=rtol)
+    assert "Langer" in und.formula
+    # Adam with Hessian noise (F17): the exponent 2ΔL·sqrt(B)/(η·sqrt(H)) of
+    # escape_exponent, prefactor 2π/λ_be with M = η·sqrt(v̂)/(1−β₁), γM = sqrt(v̂), v̂ = H/B
+    adam = sd.theory.predict(sd.models.Adam(0.1, sd.noise.hessian(2.0), eps=1e-12), dw, th0)
+    expo = sd.theory.escape_exponent("adam", 1.0, 8.0, 0.1, 2.0)
+    gm = np.sqrt(8.0 / 2.0)
+    m = 0.1 * gm / 0.1
+    lam = (np.sqrt(gm**2 + 4 * m * 4.0) - gm) / (2 * m)
+    np.testing.assert_allclose(adam.mean_time, 2 * np.pi / lam * np.exp(expo), rtol=rtol)
+    assert adam.temperature == pytest.approx(1.0 / expo, rel=1e-6)
+    # Adai (F18): the SGD exponent; in 1-D v̂/mean(v̂) = 1, so β₁ = 1 − β₀
+    adai = sd.theory.predict(sd.models.Adai(0.1, sd.noise.hessian(2.0), beta0=0.1), dw, th0)
+    np.testing.assert_allclose(
+        adai.mean_time, sd.theory.momentum_escape_time(1.0, 8.0, -4.0, 0.1, 2.0, beta1=0.9),
+        rtol=rtol)
+    none = sd.theory.predict(sd.models.SGD(0.1, sd.noise.lowrank(np.ones(1), np.ones((1, 1)))),
+                             dw, th0)
+    assert none.mean_time is None and "no closed form" in none.reason
+
+
+def test_predict_underdamped_in_two_dimensions_is_langer():
+    """A separable 2-D well: Langer's prefactor carries sqrt(det H_a/|det H_s|)."""
+    loss = lambda x: (x[0] ** 2 - 1.0) ** 2 + 1.5 * x[1] ** 2 * (1 + 0.5 * x[0] ** 2)  # noqa
+    p = sd.theory.predict(sd.models.Underdamped(1.0, 2.0, 0.05), loss, np.array([-0.9, 0.1]))
+    # transverse curvatures 3·1.5 = 4.5 at the minima, 3 at the saddle
+    lam = np.sqrt(1.0 + 4.0) - 1.0  # sqrt(γ²/4 + |λ₋|/M) − γ/2, λ₋ = −4
+    ref = 2 * np.pi / lam * np.sqrt(4.0 * 3.0 / (8.0 * 4.5)) * np.exp(1.0 / 0.05)
+    np.testing.assert_allclose(p.mean_time, ref, rtol=1e-9 if X64 else 2e-4)
 
 
 def test_predict_finds_the_saddles_that_bound_each_basin():

@@ -14,10 +14,16 @@ then evaluates, per model:
   the prefactor ``2π/λ_be`` of the underdamped saddle (``theory.momentum_escape_time``);
   ``dynamics`` gives its mass, friction and temperature along ``e``.
 
+* ``Underdamped(M, γ, T)``: Kramers–Langer (F10 in d dimensions), ``τ = 2π/λ⁺ ·
+  sqrt(|det H_s|/det H_a) · exp(ΔL/T)``, ``λ⁺`` the unstable rate of the linearized
+  dynamics at the saddle.
+* ``Adam`` with Hessian noise: F17, the exponent ``2ΔL·sqrt(B)/(η·sqrt(H_ae))`` (v̂ = H/B
+  frozen at the minimum) and the underdamped saddle's prefactor; ``Adai`` with Hessian
+  noise: F18, the SGD exponent with Adai's inertia along ``e``.
+
 Several saddles out of one basin: the escape rates add, ``τ = 1/Σ_i τ_i⁻¹`` (independent
 exits, each asymptotically exponential). Other models give ``mean_time = None`` with the
-reason (the Adai and Adam forms and Kramers–Langer for underdamped Langevin are the next
-part of this function).
+reason.
 """
 
 from __future__ import annotations
@@ -78,6 +84,37 @@ def _point(x):
 def _hessian(loss, x):
     h = np.asarray(jax.hessian(loss)(_point(x)), np.float64)
     return 0.5 * (h + h.T)  # autodiff's float32 Hessian is symmetric only to rounding
+
+
+def _langer_time(barrier, h_a, h_s, temp, mass, gamma):
+    """Kramers–Langer: 2π/λ⁺ · sqrt(|det H_s|/det H_a) · exp(ΔL/T)."""
+    lam_s = np.linalg.eigvalsh(h_s)
+    lam_a = np.linalg.eigvalsh(h_a)
+    w2 = abs(lam_s[0]) / mass
+    lam_plus = w2 / (np.sqrt(0.25 * gamma**2 + w2) + 0.5 * gamma)  # no cancellation
+    log_ratio = 0.5 * (np.sum(np.log(np.abs(lam_s))) - np.sum(np.log(lam_a)))
+    return float(2 * np.pi / lam_plus * np.exp(log_ratio + barrier / temp))
+
+
+def _adaptive_time(model, barrier, h_ae, h_be, h_a, e, b):
+    """Adam (F17) / Adai (F18) escape time along ``e`` and their dynamics there."""
+    from .. import models as M
+
+    lr = float(model.lr)
+    c = h_ae / b  # the noise variance along e at the minimum, C = H/B
+    if isinstance(model, M.Adam):
+        eps = float(model.eps)
+        dyn = optimizer_dynamics("adam", lr, c, beta1=float(model.beta1), vhat=c, eps=eps)
+    else:
+        vhat = np.clip(np.diag(h_a), 0.0, None) / b
+        ratio = float(e**2 @ vhat / vhat.mean()) if vhat.mean() > 0 else 1.0
+        beta1 = float(np.clip(1 - float(model.beta0) * ratio, 0.0, 1 - float(model.eps)))
+        dyn = optimizer_dynamics("adai", lr, c, beta1=beta1)
+        dyn["beta1"] = beta1
+    m = float(dyn["mass"])
+    gm = float(dyn["friction"]) * m
+    lam = (np.sqrt(gm**2 + 4 * m * abs(h_be)) - gm) / (2 * m)
+    return float(2 * np.pi / lam * np.exp(barrier / float(dyn["temperature"]))), dyn
 
 
 def _bounds_basin(loss, saddle, x_min):
@@ -193,9 +230,47 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
                        "C = H/B; the SGD exponent at the momentum temperature and the "
                        "prefactor 2π/λ_be of the underdamped saddle; leading order in small "
                        "noise; rates of several saddles add")
+    elif isinstance(model, M.Underdamped):
+        temp = float(model.temperature)
+        mass, gamma = float(model.mass), float(model.friction)
+        times = [_langer_time(b, h_a, h_s, temp, mass, gamma) for _, b, _, h_s in info]
+        dynamics = dict(mass=mass, friction=gamma, temperature=temp)
+        formula = "F10 Kramers–Langer (underdamped Eyring–Kramers)"
+        assumptions = ("underdamped Langevin with scalar mass M and friction rate γ; "
+                       "prefactor λ⁺/2π with λ⁺ = sqrt(γ²/4 + |λ₋|/M) − γ/2 the unstable "
+                       "rate at the saddle, times sqrt(det H_a/|det H_s|); moderate-to-"
+                       "strong friction (γ·action/T ≫ 1: below it energy diffusion limits "
+                       "the rate, Mel'nikov–Meshkov); exact as ΔL/T → ∞; rates add")
+    elif isinstance(model, (M.Adam, M.Adai)) and isinstance(model.noise, N.Hessian) and \
+            model.alpha is None:
+        b = float(model.noise.batch_size)
+        times, dyns = [], []
+        for _, barrier, e, h_s in info:
+            t, dyn = _adaptive_time(model, barrier, float(e @ h_a @ e),
+                                    float(np.linalg.eigvalsh(h_s)[0]), h_a, e, b)
+            times.append(t)
+            dyns.append(dyn)
+        dynamics = dyns[0]
+        if isinstance(model, M.Adam):
+            formula = "F17 Adam (Xie et al., Adai §3), along the saddle's unstable direction"
+            assumptions = ("phase-space SDE of Adam with v̂ frozen at its value at the "
+                           "minimum, v̂ = C = H/B, read along the escape direction e "
+                           "(exact when e is a coordinate axis: Adam's preconditioner is "
+                           "diagonal); mass η(sqrt(v̂)+ϵ)/(1−β₁), friction force "
+                           "sqrt(v̂)+ϵ, temperature ηC/(2(sqrt(v̂)+ϵ)): the exponent "
+                           "2ΔL·sqrt(B)/(η·sqrt(H_ae)) (∝ H^{-1/2}); prefactor 2π/λ_be of "
+                           "the underdamped saddle; leading order in small noise; rates add")
+        else:
+            formula = "F18 Adai (Xie et al. 2022), along the saddle's unstable direction"
+            assumptions = ("phase-space SDE of Adai with v̂ = diag(H_a)/B at the minimum; "
+                           "the inertia β₁ along e from v̂ₑ/mean(v̂) (clipped as Adai "
+                           "does); mass η/(1−β₁), friction force 1, temperature ηC/2: "
+                           "the SGD exponent 2BΔL/(ηH_ae); prefactor 2π/λ_be of the "
+                           "underdamped saddle; leading order in small noise; rates add")
     else:
-        reason = (f"no closed form for {type(model).__name__} here yet (Langevin; SGD with "
-                  f"isotropic or Hessian noise; Momentum with Hessian noise)")
+        reason = (f"no closed form for {type(model).__name__} with this noise here (Langevin, "
+                  f"Underdamped; SGD with isotropic or Hessian noise; Momentum, Adam and "
+                  f"Adai with Hessian noise)")
     if times is not None:
         mean = 1.0 / sum(1.0 / t for t in times)
         sad = tuple(Saddle(p, b, e, h, t) for (p, b, e, h), t in zip(info, times, strict=True))
