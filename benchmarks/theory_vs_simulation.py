@@ -136,7 +136,7 @@ def predict(model, geo):
                              saddles=[s.point for s in geo["pred"].saddles])
 
 
-def simulate(model, geo, args, key, direct_paths):
+def simulate(model, geo, args, key, direct_paths, predicted):
     loss = geo["loss"]
     row = {}
     t0 = time.perf_counter()
@@ -148,7 +148,9 @@ def simulate(model, geo, args, key, direct_paths):
     if direct_paths:
         t0 = time.perf_counter()
         r = sd.escape(model, loss, geo["x_min"], geo["exit"], n_paths=direct_paths,
-                      dt=geo["dt"], t_max=args.direct_t_max, key=jax.random.fold_in(key, 1),
+                      dt=geo["dt"], t_max=min(args.direct_t_max, 30 * predicted,
+                                              2**30 * geo["dt"]),
+                      key=jax.random.fold_in(key, 1),
                       progress=False)
         lo, hi = r.mean_time_ci()
         row["direct"] = dict(mean=float(r.mean_time()), ci=[float(lo), float(hi)],
@@ -198,7 +200,7 @@ def main(argv=None):
                 p = predict(model, geo)
                 key = jax.random.key(1000 * li + 10 * bi + mi)
                 sim = simulate(model, geo, args, key,
-                               args.direct if beta <= args.direct_beta else 0)
+                               args.direct if beta <= args.direct_beta else 0, p.mean_time)
                 row = dict(model=mname, beta=beta, predicted=p.mean_time,
                            formula=p.formula, temperature=p.temperature, **sim)
                 row["ratio"] = p.mean_time / sim["ams"]["mean"]

@@ -1,13 +1,13 @@
 """Critical points of a loss: minima, index-1 saddles, minimum-energy paths.
 
-- ``minimize(loss, x0)``: a minimum downhill from ``x0`` (optimistix BFGS), then Newton on
-  the gradient to the dtype's precision; ``descend(loss, x)``: the gradient flow, which
-  stays in ``x``'s basin of attraction (BFGS may not).
-- ``newton(loss, x)``: Newton's method on ``∇L = 0`` (dense Hessian, ``solve``); it
+- ``minimize(loss, x0)``: a minimum downhill from ``x0`` (optimistix BFGS, or L-BFGS),
+  then Newton on the gradient to the dtype's precision; ``descend(loss, x)``: the
+  gradient flow, which stays in ``x``'s basin of attraction (BFGS may not).
+- ``newton(loss, x)``: Newton's method on ``∇L = 0`` (dense Hessian, or GMRES); it
   converges to the critical point near ``x`` whatever its index — the refinement of every
   point the other functions return.
 - ``morse_index(loss, x)``: the number of negative Hessian eigenvalues (0 at a minimum,
-  1 at a transition saddle).
+  1 at a transition saddle); ``lowest_modes(loss, x, k)``: the softest Hessian modes.
 - ``saddle_from_minimum(loss, x_min, direction)``: gentlest-ascent dynamics (E & Zhou
   2011) from a minimum along ``direction`` (default: the Hessian's softest mode): the
   point climbs along the tracked softest direction and descends in the others, so it
@@ -22,8 +22,13 @@
   splitting score (``sd.escape_ams(score=...)``) and, with ``exits.LevelSet``, as the exit
   "past the saddle along the path".
 
+- ``escape_path(loss, theta0)``: the minimum-energy path out of a basin over its lowest
+  saddle (``escape_ams``'s score where the exit gives none).
+
 All of them take a vector ``x`` (``(d,)``) and run in the default float dtype (use
-``JAX_ENABLE_X64=1`` for saddles to 1e-8 in the gradient).
+``JAX_ENABLE_X64=1`` for saddles to 1e-8 in the gradient). Above ``DENSE_MAX`` (1 000)
+parameters no Hessian is formed: the softest modes and the index come from Lanczos on
+Hessian-vector products, Newton's step from GMRES.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
+
+DENSE_MAX = 1000  # above this many parameters: Hessian-vector products only (Lanczos,
+# GMRES), never a d × d matrix
 
 
 def _vec(x):
@@ -56,17 +64,65 @@ def _newton(loss, x, steps):
     return jax.lax.scan(body, x, None, length=steps)[0]
 
 
+@eqx.filter_jit
+def _newton_hvp(loss, x, steps):
+    """Newton with the step solved by GMRES on Hessian-vector products (indefinite
+    Hessians: saddles), for large d."""
+    g = jax.grad(loss)
+
+    def body(x, _):
+        hvp = lambda v: jax.jvp(g, (x,), (v,))[1]
+        dx, _ = jax.scipy.sparse.linalg.gmres(hvp, g(x), tol=1e-12, restart=60, maxiter=10)
+        return jnp.where(jnp.all(jnp.isfinite(dx)), x - dx, x), None
+
+    return jax.lax.scan(body, x, None, length=steps)[0]
+
+
 def newton(loss, x, *, steps: int = 30):
     """``steps`` Newton steps on ``∇L(x) = 0`` from ``x`` (a step that is not finite, at a
-    singular Hessian, is skipped). Returns the refined point."""
+    singular Hessian, is skipped): the dense Hessian up to ``DENSE_MAX`` parameters, GMRES
+    on Hessian-vector products above. Returns the refined point."""
     steps = _checks.integer("steps", steps, minimum=1)
-    return _newton(loss, _vec(x), steps)
+    x = _vec(x)
+    return (_newton if x.shape[0] <= DENSE_MAX else _newton_hvp)(loss, x, steps)
+
+
+@eqx.filter_jit
+def _lanczos_lowest(loss, x, k, m, key):
+    from .diagnostics import _lanczos
+
+    hvp = lambda v: jax.jvp(jax.grad(loss), (x,), (v,))[1]
+    vals, vecs = _lanczos(hvp, x.shape[0], m, key, x.dtype)
+    return vals[:k], vecs[:k]
+
+
+def lowest_modes(loss, x, k: int = 1):
+    """The ``k`` smallest Hessian eigenvalues at ``x`` (ascending) and their eigenvectors
+    (rows): dense ``eigh`` up to ``DENSE_MAX`` parameters, Lanczos on Hessian-vector
+    products (``max(3k + 20, 60)`` of them) above."""
+    x = _vec(x)
+    d = x.shape[0]
+    k = _checks.integer("k", k, minimum=1)
+    if d <= DENSE_MAX:
+        lam, vec = np.linalg.eigh(np.asarray(jax.hessian(loss)(x), np.float64))
+        return lam[:k], vec[:, :k].T
+    vals, vecs = _lanczos_lowest(loss, x, min(k, d), min(d, max(3 * k + 20, 60)),
+                                 jax.random.key(0))
+    return np.asarray(vals, np.float64), np.asarray(vecs, np.float64)
 
 
 def morse_index(loss, x) -> int:
-    """Number of negative eigenvalues of the Hessian at ``x``."""
-    lam = np.linalg.eigvalsh(np.asarray(jax.hessian(loss)(_vec(x)), np.float64))
-    scale = max(1.0, float(np.abs(lam).max()))
+    """Number of negative eigenvalues of the Hessian at ``x`` (above ``DENSE_MAX``
+    parameters: among the 6 lowest, by Lanczos — a count of 6 means "6 or more")."""
+    x = _vec(x)
+    if x.shape[0] <= DENSE_MAX:
+        lam = np.linalg.eigvalsh(np.asarray(jax.hessian(loss)(x), np.float64))
+        scale = max(1.0, float(np.abs(lam).max()))
+    else:
+        lam, _ = lowest_modes(loss, x, 6)
+        top = float(np.asarray(_lanczos_lowest(lambda v: -loss(v), x, 1, 40,
+                                               jax.random.key(1))[0])[0])
+        scale = max(1.0, abs(top), float(np.abs(lam).max()))
     return int(np.sum(lam < -1e-9 * scale))
 
 
@@ -91,13 +147,14 @@ def descend(loss, x, *, dt: float = 1e-4, steps: int = 20_000):
 
 
 def minimize(loss, x0, *, rtol: float = 1e-8, atol: float = 1e-8, max_steps: int = 10_000):
-    """The minimum reached downhill from ``x0``: optimistix BFGS, then ``newton``. Raises
-    ``RuntimeError`` if the result is not a minimum (index > 0) or not critical."""
+    """The minimum reached downhill from ``x0``: optimistix BFGS (L-BFGS above
+    ``DENSE_MAX`` parameters: no d × d matrix), then ``newton``. Raises ``RuntimeError``
+    if the result is not a minimum (index > 0) or not critical."""
     import optimistix as optx
 
     x0 = _vec(x0)
-    sol = optx.minimise(lambda x, _: loss(x), optx.BFGS(rtol=rtol, atol=atol), x0,
-                        max_steps=max_steps, throw=False)
+    solver = (optx.BFGS if x0.shape[0] <= DENSE_MAX else optx.LBFGS)(rtol=rtol, atol=atol)
+    sol = optx.minimise(lambda x, _: loss(x), solver, x0, max_steps=max_steps, throw=False)
     x = newton(loss, sol.value)
     if morse_index(loss, x) != 0:
         raise RuntimeError(f"minimize from {np.asarray(x0)} ended at {np.asarray(x)}, a "
@@ -132,8 +189,7 @@ def saddle_from_minimum(loss, x_min, direction=None, *, dt: float = 1e-3,
     x_min = _vec(x_min)
     given_direction = direction
     if direction is None:
-        lam, vec = jnp.linalg.eigh(jax.hessian(loss)(x_min))
-        direction = vec[:, 0]
+        direction = lowest_modes(loss, x_min, 1)[1][0]
     v = _vec(direction)
     _checks.real("dt", dt, positive=True)
     steps = _checks.integer("steps", steps, minimum=1)
@@ -252,3 +308,25 @@ def path_coordinate(path: Path | np.ndarray, *, at_saddle: bool = True) -> PathC
             raise ValueError("at_saddle needs a Path (images with energies)")
         s0 = pc(images[int(np.argmax(energies))])
     return PathCoordinate(images, jnp.asarray(s0, images.dtype))
+
+
+def escape_path(loss, theta0, *, n_images: int = 32, n_modes: int = 2) -> Path:
+    """The minimum-energy path out of the basin of the minimum downhill from ``theta0``,
+    over its lowest saddle (gentlest ascent along ± the ``n_modes`` softest modes, as
+    ``sd.theory.predict`` searches; a saddle counts if it bounds the basin), to the
+    minimum on the other side; ``path_coordinate`` of it is ``escape_ams``'s default
+    score where the exit gives none. Raises if no saddle is found."""
+    from .theory import landscape as _land
+
+    x_min = np.asarray(minimize(loss, theta0), np.float64)
+    saddles = _land._find_saddles(loss, x_min, n_modes, 1e-4, 20_000)
+    if not saddles:
+        raise ValueError("no index-1 saddle found from the minimum near theta0: pass "
+                         "score= (a callable) to escape_ams")
+    fx = float(loss(_vec(x_min)))
+    s = min(saddles, key=lambda p: float(loss(_vec(p))) - fx)
+    e = lowest_modes(loss, s, 1)[1][0]
+    e = e * np.sign(e @ (s - x_min) or 1.0)  # away from x_min
+    step = 1e-2 * max(1.0, float(np.linalg.norm(s)))
+    other = np.asarray(minimize(loss, descend(loss, _vec(s + step * e))), np.float64)
+    return string_path(loss, x_min, other, n_images=n_images)

@@ -101,6 +101,8 @@ class ExitScore:
             y = th - ex.center.astype(th.dtype)
             q = 0.5 * y @ (ex.matrix.astype(th.dtype) @ y) / ex.level
             return jnp.sqrt(jnp.maximum(q, 0)) - 1
+        if isinstance(ex, _exits.Ball):
+            return jnp.linalg.norm(th - ex.center.astype(th.dtype)) / ex.radius - 1
         return ex.fn(th) - ex.level  # LevelSet
 
 
@@ -108,7 +110,9 @@ def default_score(exit, theta0):
     """A score increasing towards the exit, ``0`` on its boundary, from the exit alone:
     a half-space: the signed distance ``(n·θ − offset)/|n|``; a box: the largest
     normalized coordinate progress from ``theta0`` to a finite face, minus 1; an
-    ellipsoid: ``sqrt(½ yᵀAy / level) − 1``; a level set: ``fn(θ) − level``."""
+    ellipsoid: ``sqrt(½ yᵀAy / level) − 1``; a ball: ``‖θ − c‖/r − 1``; a level set:
+    ``fn(θ) − level``. Other exits (a predicate) have none: ``escape_ams`` then scores by
+    the minimum-energy path (``score="path"``)."""
     th0 = jnp.asarray(theta0)
     if isinstance(exit, _exits.Box):
         lo, up = np.asarray(exit.lower, float), np.asarray(exit.upper, float)
@@ -119,7 +123,7 @@ def default_score(exit, theta0):
             raise ValueError("score: a box with no finite face has no default score")
         return ExitScore(exit, th0, jnp.asarray(span_up, th0.dtype),
                          jnp.asarray(span_lo, th0.dtype))
-    if isinstance(exit, _exits.Halfspace | _exits.Ellipsoid | _exits.LevelSet):
+    if isinstance(exit, _exits.Halfspace | _exits.Ellipsoid | _exits.Ball | _exits.LevelSet):
         return ExitScore(exit, th0)
     raise ValueError(f"score: no default score for an exit of type {type(exit).__name__}; "
                      f"pass score=callable theta -> scalar (increasing towards the exit)")
@@ -657,7 +661,11 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         ``|ln p|/n`` at ``k = n/4``, against ``|ln p|/n`` at ``k = 1``) while the number of
         iterations, ``|ln p|/|ln(1 − k/n)|``, falls from ``n|ln p|`` to ``3.5|ln p|``: the
         clones of an iteration run as lanes together, so large ``k`` is cheap.
-      score: ``θ -> scalar`` increasing towards the exit (default ``default_score``).
+      score: ``θ -> scalar`` increasing towards the exit; default ``default_score`` of
+        the exit where it has one, else ``"path"``: the arc length along the
+        minimum-energy path from the minimum near ``θ₀`` over its lowest saddle
+        (``sdesim.critical.escape_path``; 0 at the saddle, negative in the basin) — a
+        reaction coordinate for any landscape, found, not written.
       levels: ``(z_A, z_Σ)`` with ``score(θ₀) <= z_A < z_Σ < score on the exit``; by
         default from the score's distribution in the basin (``_auto_levels``: a direct
         run from θ₀ until that distribution settles; ``z_A`` its median or ``score(θ₀)``
@@ -690,7 +698,14 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
     if exit is None:
         raise TypeError("exit is required: an exit from sdesim.exits")
     if score is None:
-        score = default_score(exit, theta0)
+        try:
+            score = default_score(exit, theta0)
+        except ValueError:
+            score = "path"
+    if isinstance(score, str) and score == "path":
+        from . import critical
+
+        score = critical.path_coordinate(critical.escape_path(loss, theta0))
     elif not callable(score):
         raise TypeError(f"score must be a callable theta -> scalar, got "
                         f"{type(score).__name__}")

@@ -166,3 +166,41 @@ def test_path_coordinate_is_a_splitting_score_for_any_landscape():
     lo1, hi1 = r1.mean_time_ci()
     lo2, hi2 = r2.mean_time_ci()
     assert lo1 < hi2 and lo2 < hi1, (r1.mean_time_ci(), r2.mean_time_ci())
+    # an exit with no score of its own (a predicate): escape_ams finds the path itself
+    # (critical.escape_path: minimum, saddle, the other minimum, the string) and scores
+    # by it; the same escape time again
+    r3 = sd.escape_ams(model, dw, th0, lambda th: th[0] > 0, **kw)
+    lo3, hi3 = r3.mean_time_ci()
+    assert lo1 < hi3 and lo3 < hi1, (r1.mean_time_ci(), r3.mean_time_ci())
+    ep = cr.escape_path(dw, th0)
+    np.testing.assert_allclose(ep.saddle, [0.0, 0.0], atol=1e-4)
+
+
+def test_critical_points_above_the_dense_limit_use_hessian_vector_products(monkeypatch):
+    """d = 1 200 > DENSE_MAX: a rotated double well in y₀ with stiff quadratic directions;
+    minimum, softest mode, gentlest-ascent saddle, its index and Newton's refinement come
+    from Lanczos/GMRES/L-BFGS (jax.hessian would be called otherwise: it is made to fail)."""
+    d = 1200
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    lam = np.concatenate([[0.0], rng.uniform(2.0, 6.0, d - 1)])
+    qj = jnp.asarray(q, jnp.result_type(float))
+    lj = jnp.asarray(lam, jnp.result_type(float))
+
+    def loss(x):
+        y = qj.T @ x
+        return (y[0] ** 2 - 1.0) ** 2 + 0.5 * jnp.sum(lj * y**2)
+
+    def no_dense(*a, **k):
+        raise AssertionError("a dense Hessian was formed")
+
+    monkeypatch.setattr(cr.jax, "hessian", no_dense)
+    x0 = q[:, 0] * -0.7 + 0.05 * q[:, 1]
+    x_min = np.asarray(cr.minimize(loss, x0))
+    np.testing.assert_allclose(x_min, -q[:, 0], atol=2e-4)
+    vals, vecs = cr.lowest_modes(loss, x_min, 1)
+    # the softest curvature: the smallest λ (y₀'s is 8 at the minima), to Lanczos accuracy
+    np.testing.assert_allclose(vals[0], lam[1:].min(), rtol=1e-3)
+    s = np.asarray(cr.saddle_from_minimum(loss, x_min, q[:, 0], dt=0.02, steps=2000))
+    np.testing.assert_allclose(s, 0.0, atol=2e-4)
+    assert cr.morse_index(loss, s) == 1 and cr.morse_index(loss, x_min) == 0

@@ -37,6 +37,8 @@ import numpy as np
 from .kramers import eyring_kramers_time
 from .optimizers import momentum_escape_time, optimizer_dynamics, sgd_escape_time
 
+DENSE_MAX = 5000  # predict forms the Hessians (their determinants enter the prefactor)
+
 
 @dataclasses.dataclass(frozen=True)
 class Saddle:
@@ -122,8 +124,7 @@ def _bounds_basin(loss, saddle, x_min):
     started a little along ± its unstable mode, end at ``x_min`` on one side?"""
     from .. import critical
 
-    _, vec = np.linalg.eigh(_hessian(loss, saddle))
-    e = vec[:, 0]
+    e = critical.lowest_modes(loss, saddle, 1)[1][0]
     step = 1e-3 * max(1.0, float(np.linalg.norm(saddle)))
     tol = 1e-4 * max(1.0, float(np.linalg.norm(x_min)))
     for sign in (1.0, -1.0):
@@ -143,13 +144,12 @@ def _find_saddles(loss, x_min, n_modes, dt, steps):
     basin of ``x_min`` (gentlest ascent can climb past the basin's own saddles)."""
     from .. import critical
 
-    h = _hessian(loss, x_min)
-    _, vec = np.linalg.eigh(h)
+    _, vecs = critical.lowest_modes(loss, x_min, n_modes)
     found = []
-    for k in range(min(n_modes, h.shape[0])):
+    for k in range(vecs.shape[0]):
         for sign in (1.0, -1.0):
             try:
-                s = np.asarray(critical.saddle_from_minimum(loss, x_min, sign * vec[:, k],
+                s = np.asarray(critical.saddle_from_minimum(loss, x_min, sign * vecs[k],
                                                             dt=dt, steps=steps), np.float64)
             except RuntimeError:
                 continue
@@ -170,6 +170,11 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
     from .. import models as M
     from .. import noise as N
 
+    if np.size(theta0) > DENSE_MAX:
+        raise ValueError(f"predict needs the Hessians' determinants at the minimum and the "
+                         f"saddles (dense, d × d): d = {np.size(theta0)} exceeds "
+                         f"{DENSE_MAX}; sdesim.critical finds the saddles of larger models "
+                         f"by Hessian-vector products")
     x_min = critical.minimize(loss, theta0)
     if saddles is None:
         points = _find_saddles(loss, x_min, n_modes, dt, steps)
