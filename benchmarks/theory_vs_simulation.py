@@ -8,7 +8,8 @@ flow from the saddle), the minimum-energy path to it (``critical.string_path``) 
 arc length along it (``critical.path_coordinate``); a path has escaped when it is
 ``COMMIT`` (80%) of the way from the saddle down to the other minimum — committed, so the
 simulated time is the transition time that Eyring–Kramers speaks of (not the first touch
-of the saddle, which takes about half as long). The same coordinate is the splitting
+of the saddle, which takes about half as long); with several saddles, past any of them.
+The same coordinate is the splitting
 score: ``sd.escape_ams`` (``--replicas`` × ``--runs``) at every point, and direct
 simulation (``sd.escape``, ``--direct`` paths) where the escape is short enough.
 
@@ -20,6 +21,9 @@ Landscapes (2-D):
   rotated by 0.6 rad: the transverse curvature is 3 at the minima, 2 at the saddle.
 * a random smooth potential: a tilted double well ``(x² − 1)² + 0.2 x + y²`` plus 12
   Gaussian bumps of random centre, width and signed height (seed 0).
+* 10-D Styblinski–Tang from its local minimum (2.747, …): ten saddles, one per
+  coordinate, all found by gentlest ascent along ± each of the ten (equal) softest modes;
+  the rates add.
 
 Models, at the formula's exponent ΔL/T = 5, 10, 15, 20 (``--betas``):
 
@@ -45,6 +49,7 @@ import os
 import platform
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -86,32 +91,53 @@ def random_smooth(seed=0, n_bumps=12):
 
 
 def landscapes():
+    """name -> (loss, start, n_modes: the softest modes gentlest ascent follows)."""
+    st = sd.landscapes.StyblinskiTang(10)
     return {
-        "Müller–Brown": (sd.landscapes.MullerBrown(), np.array([0.623, 0.028])),
-        "rotated anisotropic double well": rotated_double_well(),
-        "random smooth potential": random_smooth(),
+        "Müller–Brown": (sd.landscapes.MullerBrown(), np.array([0.623, 0.028]), 2),
+        "rotated anisotropic double well": (*rotated_double_well(), 2),
+        "random smooth potential": (*random_smooth(), 2),
+        # ten equal softest modes: every one is followed (both signs)
+        "10-D Styblinski–Tang": (st, np.full(10, 2.5), 10),
     }
 
 
-def geometry(loss, start):
-    """Minimum, saddles (predict's search), the lowest saddle's other side, the string
-    and the exit; dt from the largest curvature."""
+class Committed(eqx.Module):
+    """``max_i (s_i(θ) − level_i)``: > 0 once a path is ``COMMIT`` of the way down the far
+    side of any saddle ``i`` (``s_i`` its path coordinate)."""
+
+    coords: tuple
+    levels: tuple
+
+    def __call__(self, th):
+        return jnp.max(jnp.stack([pc(th) - jnp.asarray(lv, th.dtype)
+                                  for pc, lv in zip(self.coords, self.levels, strict=True)]))
+
+
+def geometry(loss, start, n_modes):
+    """Minimum, saddles (predict's search), each saddle's other side, string and path
+    coordinate, and the exit past any of them; dt from the largest curvature."""
     t0 = time.perf_counter()
-    pred = sd.theory.predict(sd.models.Langevin(1.0), loss, start)
+    pred = sd.theory.predict(sd.models.Langevin(1.0), loss, start, n_modes=n_modes)
     x_min = pred.minimum
+    coords, levels, others = [], [], []
+    for sad in pred.saddles:
+        e = sad.direction * np.sign(sad.direction @ (sad.point - x_min))  # away from x_min
+        step = 1e-2 * max(1.0, float(np.linalg.norm(sad.point)))
+        other = critical.descend(loss, jnp.asarray(sad.point + step * e,
+                                                   jnp.result_type(float)))
+        other = np.asarray(critical.minimize(loss, other), np.float64)
+        pc = critical.path_coordinate(critical.string_path(loss, x_min, other, n_images=48))
+        coords.append(pc)
+        levels.append(COMMIT * float(pc(jnp.asarray(other, jnp.result_type(float)))))
+        others.append(other)
     sad = min(pred.saddles, key=lambda s: s.barrier)
-    e = sad.direction * np.sign(sad.direction @ (sad.point - x_min))  # away from x_min
-    step = 1e-2 * max(1.0, float(np.linalg.norm(sad.point)))
-    other = critical.descend(loss, jnp.asarray(sad.point + step * e, jnp.result_type(float)))
-    other = np.asarray(critical.minimize(loss, other), np.float64)
-    path = critical.string_path(loss, x_min, other, n_images=48)
-    pc = critical.path_coordinate(path)
-    f = lambda x: float(pc(jnp.asarray(x, jnp.result_type(float))))  # noqa: E731
-    level = COMMIT * f(other)
     curv = max(np.abs(np.linalg.eigvalsh(pred.hessian_min)).max(),
-               np.abs(np.linalg.eigvalsh(sad.hessian)).max())
-    return dict(pred=pred, x_min=x_min, saddle=sad, other=other, path=path, pc=pc,
-                exit=sd.exits.LevelSet(pc, level), level=level, dt=DT_CURV / curv,
+               max(np.abs(np.linalg.eigvalsh(s.hessian)).max() for s in pred.saddles))
+    lowest = next(i for i, s in enumerate(pred.saddles) if s is sad)
+    return dict(pred=pred, x_min=x_min, saddle=sad, other=others[lowest],
+                exit=sd.exits.LevelSet(Committed(tuple(coords), tuple(levels)), 0.0),
+                level=levels, dt=DT_CURV / curv,
                 h_ae=float(sad.direction @ pred.hessian_min @ sad.direction),
                 seconds=time.perf_counter() - t0)
 
@@ -182,10 +208,10 @@ def main(argv=None):
     out = dict(machine=f"{platform.machine()}, {os.cpu_count()} cores, "
                f"{jax.default_backend()}", commit=COMMIT, lr=LR, replicas=args.replicas,
                runs=args.runs, x64=bool(jax.config.jax_enable_x64), landscapes={})
-    for li, (lname, (loss, start)) in enumerate(landscapes().items()):
+    for li, (lname, (loss, start, n_modes)) in enumerate(landscapes().items()):
         if args.only and not any(lname.lower().startswith(o.lower()) for o in args.only):
             continue
-        geo = geometry(loss, start)
+        geo = geometry(loss, start, n_modes)
         geo["loss"] = loss
         sad = geo["saddle"]
         print(f"{lname}: minimum {np.round(geo['x_min'], 4)}, {len(geo['pred'].saddles)} "

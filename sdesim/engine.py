@@ -733,7 +733,8 @@ def escape(model: Model, loss: Callable, theta0: ArrayLike, exit: object, *, n_p
       bridge: Brownian-bridge exit correction for Gaussian noise with half-space/box exits
         (SPEC §6, F28). Ignored where it does not apply.
       progress: ``True``/``False``: show a tqdm bar (paths done, escaped so far, time
-        left) or not; ``None`` (default): a bar once the run has taken 3 s; a callable
+        left) or not; ``None`` (default): a bar once the run has taken 3 s, if stderr is
+        a terminal or this is a notebook (none in logs, pipes, batch jobs); a callable
         ``progress(done, escaped, total)``: called instead of a bar. Updated between the
         jitted chunks of the run (about every 0.5 s); results do not depend on it. In a
         multi-process run each process reports its own block of paths.
@@ -873,12 +874,13 @@ def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge,
         if callable(progress) and not isinstance(progress, bool):
             progress(done, escaped, n_paths)
         elif bar is None and (progress or (progress is None and busy > 0
-                                           and _time.perf_counter() - t_start > 3.0)):
+                                           and _time.perf_counter() - t_start > 3.0
+                                           and _interactive())):
             from tqdm.auto import tqdm
             bar = tqdm(total=n_paths, desc="paths", unit="path", leave=False, mininterval=1.0)
-        if bar is not None:
-            bar.update(done - bar.n)
+        if bar is not None:  # the count first: update() draws it with this chunk's numbers
             bar.set_postfix(escaped=escaped, refresh=False)
+            bar.update(done - bar.n)
         if busy == 0:
             break
         if np.all(next_path >= limits) and np.all(counts[:, 1] <= shrink_at):
@@ -892,6 +894,18 @@ def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge,
     status = np.asarray(pool.status).reshape(-1)
     keep = np.concatenate([np.arange(lim) + j * size for j, lim in enumerate(limits)])
     return steps[keep].astype(np.int64), status[keep], info
+
+
+def _interactive():
+    """Is stderr a terminal or a notebook (where a default progress bar may be drawn)?"""
+    import sys
+
+    if "ipykernel" in sys.modules:  # Jupyter: tqdm.auto draws a widget
+        return True
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
 
 
 def _lr_of(model):

@@ -110,6 +110,11 @@ def test_predict_langevin_matches_the_closed_forms():
     np.testing.assert_allclose(
         adai.mean_time, sd.theory.momentum_escape_time(1.0, 8.0, -4.0, 0.1, 2.0, beta1=0.9),
         rtol=rtol)
+    # beyond the float range: mean_time is inf, its logarithm still exact
+    cold = sd.theory.predict(sd.models.Langevin(1e-3), dw, th0)
+    assert cold.mean_time == np.inf
+    np.testing.assert_allclose(cold.log_mean_time, np.log(2 * np.pi / np.sqrt(32.0)) + 1e3,
+                               rtol=1e-6)
     none = sd.theory.predict(sd.models.SGD(0.1, sd.noise.lowrank(np.ones(1), np.ones((1, 1)))),
                              dw, th0)
     assert none.mean_time is None and "no closed form" in none.reason

@@ -34,8 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .kramers import eyring_kramers_time
-from .optimizers import momentum_escape_time, optimizer_dynamics, sgd_escape_time
+from .optimizers import optimizer_dynamics, sgd_escape_exponent
 
 DENSE_MAX = 5000  # predict forms the Hessians (their determinants enter the prefactor)
 
@@ -47,14 +46,16 @@ class Saddle:
     direction: np.ndarray  # the unstable eigenvector at the saddle (unit)
     hessian: np.ndarray
     mean_time: float | None = None  # this saddle's own escape time (model's formula)
+    log_mean_time: float | None = None  # its logarithm (finite where mean_time overflows)
 
 
 @dataclasses.dataclass(frozen=True)
 class Prediction:
-    """``mean_time`` (SDE time; None where no formula applies, ``reason`` says why), the
-    ``formula`` and its ``assumptions``, the ``minimum`` and its Hessian, the ``saddles``
-    (each with barrier, direction, Hessian and its own time), and ``temperature`` (the
-    model's effective temperature where it has one)."""
+    """``mean_time`` (SDE time; None where no formula applies, ``reason`` says why; ``inf``
+    beyond the float range, where ``log_mean_time`` still holds it), the ``formula`` and
+    its ``assumptions``, the ``minimum`` and its Hessian, the ``saddles`` (each with
+    barrier, direction, Hessian and its own time), and ``temperature`` (the model's
+    effective temperature where it has one)."""
 
     mean_time: float | None
     formula: str
@@ -65,6 +66,7 @@ class Prediction:
     temperature: float | None = None
     reason: str | None = None
     dynamics: dict | None = None  # mass, friction, temperature along the escape direction
+    log_mean_time: float | None = None
 
     @property
     def barrier(self):
@@ -88,18 +90,36 @@ def _hessian(loss, x):
     return 0.5 * (h + h.T)  # autodiff's float32 Hessian is symmetric only to rounding
 
 
-def _langer_time(barrier, h_a, h_s, temp, mass, gamma):
-    """Kramers–Langer: 2π/λ⁺ · sqrt(|det H_s|/det H_a) · exp(ΔL/T)."""
-    lam_s = np.linalg.eigvalsh(h_s)
-    lam_a = np.linalg.eigvalsh(h_a)
-    w2 = abs(lam_s[0]) / mass
+def _log_det_ratio(h_a, h_s):
+    """log sqrt(|det H_s| / det H_a)."""
+    return 0.5 * float(np.sum(np.log(np.abs(np.linalg.eigvalsh(h_s))))
+                       - np.sum(np.log(np.linalg.eigvalsh(h_a))))
+
+
+def _log_eyring_kramers(barrier, h_a, h_s, temp):
+    """log of Eyring–Kramers' 2π/|λ₋| · sqrt(|det H_s|/det H_a) · exp(ΔL/T)."""
+    lam = abs(float(np.linalg.eigvalsh(h_s)[0]))
+    return float(np.log(2 * np.pi / lam) + _log_det_ratio(h_a, h_s) + barrier / temp)
+
+
+def _log_langer(barrier, h_a, h_s, temp, mass, gamma):
+    """log of Kramers–Langer's 2π/λ⁺ · sqrt(|det H_s|/det H_a) · exp(ΔL/T)."""
+    w2 = abs(float(np.linalg.eigvalsh(h_s)[0])) / mass
     lam_plus = w2 / (np.sqrt(0.25 * gamma**2 + w2) + 0.5 * gamma)  # no cancellation
-    log_ratio = 0.5 * (np.sum(np.log(np.abs(lam_s))) - np.sum(np.log(lam_a)))
-    return float(2 * np.pi / lam_plus * np.exp(log_ratio + barrier / temp))
+    return float(np.log(2 * np.pi / lam_plus) + _log_det_ratio(h_a, h_s) + barrier / temp)
+
+
+def _log_underdamped_saddle(barrier, dyn, h_be):
+    """log(2π/λ_be) + ΔL/T for a phase-space optimizer with ``dyn``'s mass, friction and
+    temperature; λ_be the unstable rate of its saddle, curvature ``h_be`` < 0."""
+    m = float(np.asarray(dyn["mass"]))
+    gm = float(np.asarray(dyn["friction"])) * m
+    lam = (np.sqrt(gm**2 + 4 * m * abs(h_be)) - gm) / (2 * m)
+    return float(np.log(2 * np.pi / lam) + barrier / float(np.asarray(dyn["temperature"])))
 
 
 def _adaptive_time(model, barrier, h_ae, h_be, h_a, e, b):
-    """Adam (F17) / Adai (F18) escape time along ``e`` and their dynamics there."""
+    """Adam (F17) / Adai (F18) log escape time along ``e`` and their dynamics there."""
     from .. import models as M
 
     lr = float(model.lr)
@@ -113,10 +133,7 @@ def _adaptive_time(model, barrier, h_ae, h_be, h_a, e, b):
         beta1 = float(np.clip(1 - float(model.beta0) * ratio, 0.0, 1 - float(model.eps)))
         dyn = optimizer_dynamics("adai", lr, c, beta1=beta1)
         dyn["beta1"] = beta1
-    m = float(dyn["mass"])
-    gm = float(dyn["friction"]) * m
-    lam = (np.sqrt(gm**2 + 4 * m * abs(h_be)) - gm) / (2 * m)
-    return float(2 * np.pi / lam * np.exp(barrier / float(dyn["temperature"]))), dyn
+    return _log_underdamped_saddle(barrier, dyn, h_be), dyn
 
 
 def _bounds_basin(loss, saddle, x_min):
@@ -203,7 +220,7 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
     if isinstance(model, M.Langevin) or iso:
         temp = (float(model.temperature) if isinstance(model, M.Langevin)
                 else float(model.lr) * float(model.noise.variance) / 2.0)
-        times = [eyring_kramers_time(b, h_a, h_s, temp) for _, b, _, h_s in info]
+        times = [_log_eyring_kramers(b, h_a, h_s, temp) for _, b, _, h_s in info]
         formula = "F8 Eyring–Kramers"
         assumptions = ("reversible isotropic diffusion dθ = −∇L dt + sqrt(2T) dW; "
                        "non-degenerate minimum and index-1 saddles; exact as ΔL/T → ∞ "
@@ -212,8 +229,9 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
         b = float(model.noise.batch_size)
         times = []
         for _, barrier, e, _ in info:
-            h_ae = float(e @ h_a @ e)
-            times.append(sgd_escape_time(barrier, h_ae, float(model.lr), b))
+            h_ae = float(e @ h_a @ e)  # F14: (2π/H_ae) exp(2BΔL/(ηH_ae))
+            times.append(float(np.log(2 * np.pi / h_ae))
+                         + sgd_escape_exponent(barrier, h_ae, float(model.lr), b))
         dynamics = optimizer_dynamics("sgd", float(model.lr), _h_ae(info[0], h_a) / b)
         formula = "F14 Xie et al. (s = 1), along the saddle's unstable direction"
         assumptions = ("SGD diffusion with C = H/B (Hessian noise; floor ignored); "
@@ -224,10 +242,10 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
         b = float(model.noise.batch_size)
         beta3 = None if model.beta3 is None else float(model.beta3)
         kw = dict(beta1=float(model.beta1), beta3=beta3)
-        times = [momentum_escape_time(barrier, _h_ae((p, barrier, e, h_s), h_a),
-                                      float(np.linalg.eigvalsh(h_s)[0]), float(model.lr), b,
-                                      **kw)
-                 for p, barrier, e, h_s in info]
+        times = [_log_underdamped_saddle(
+            barrier, optimizer_dynamics("momentum", float(model.lr),
+                                        _h_ae((p, barrier, e, h_s), h_a) / b, **kw),
+            float(np.linalg.eigvalsh(h_s)[0])) for p, barrier, e, h_s in info]
         dynamics = optimizer_dynamics("momentum", float(model.lr),
                                       _h_ae(info[0], h_a) / b, **kw)
         formula = "F16 momentum (Xie et al., Adai §3), along the saddle's unstable direction"
@@ -238,7 +256,7 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
     elif isinstance(model, M.Underdamped):
         temp = float(model.temperature)
         mass, gamma = float(model.mass), float(model.friction)
-        times = [_langer_time(b, h_a, h_s, temp, mass, gamma) for _, b, _, h_s in info]
+        times = [_log_langer(b, h_a, h_s, temp, mass, gamma) for _, b, _, h_s in info]
         dynamics = dict(mass=mass, friction=gamma, temperature=temp)
         formula = "F10 Kramers–Langer (underdamped Eyring–Kramers)"
         assumptions = ("underdamped Langevin with scalar mass M and friction rate γ; "
@@ -276,9 +294,14 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
         reason = (f"no closed form for {type(model).__name__} with this noise here (Langevin, "
                   f"Underdamped; SGD with isotropic or Hessian noise; Momentum, Adam and "
                   f"Adai with Hessian noise)")
-    if times is not None:
-        mean = 1.0 / sum(1.0 / t for t in times)
-        sad = tuple(Saddle(p, b, e, h, t) for (p, b, e, h), t in zip(info, times, strict=True))
+    log_mean = None
+    if times is not None:  # log-times; the rates add: τ = 1/Σ 1/τ_i
+        logs = np.asarray(times, np.float64)
+        log_mean = float(-np.logaddexp.reduce(-logs))
+        with np.errstate(over="ignore"):
+            mean = float(np.exp(log_mean))
+            sad = tuple(Saddle(p, b, e, h, float(np.exp(t)), float(t))
+                        for (p, b, e, h), t in zip(info, logs, strict=True))
     else:
         mean = None
         sad = tuple(Saddle(p, b, e, h) for p, b, e, h in info)
@@ -286,4 +309,4 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
         dynamics = {k: float(np.asarray(v)) for k, v in dynamics.items()}
         temp = dynamics["temperature"]
     return Prediction(mean, formula, assumptions, np.asarray(x_min, np.float64), h_a, sad,
-                      temp, reason, dynamics)
+                      temp, reason, dynamics, log_mean)
