@@ -17,7 +17,14 @@ from . import (
                stats,
                theory,
 )
-from .engine import DivergenceWarning, StabilityWarning, Trajectories, escape, simulate
+from .engine import (
+               DivergenceWarning,
+               NoiseWarning,
+               StabilityWarning,
+               Trajectories,
+               escape,
+               simulate,
+)
 from .optim import escape_algorithm
 from .rare import AMSResult, escape_ams
 from .stats import EscapeResult
@@ -25,6 +32,6 @@ from .stats import EscapeResult
 __version__ = "0.1.0"
 __all__ = ["escape", "escape_algorithm", "escape_ams", "simulate", "EscapeResult",
            "AMSResult", "Trajectories", "rare",
-           "DivergenceWarning", "StabilityWarning", "integrators", "model", "exits",
+           "DivergenceWarning", "NoiseWarning", "StabilityWarning", "integrators", "model", "exits",
            "landscapes", "models", "noise", "optim", "stats", "theory", "pytrees",
            "diagnostics", "networks", "critical"]

@@ -242,6 +242,10 @@ class StabilityWarning(RuntimeWarning):
     """The explicit step is unstable at the start's curvature (``dt`` too large)."""
 
 
+class NoiseWarning(RuntimeWarning):
+    """The noise model vanishes on the way out: the continuous SDE may never escape."""
+
+
 class DivergenceWarning(RuntimeWarning):
     """Some paths reached a non-finite state (they are not counted as escapes)."""
 
@@ -294,6 +298,80 @@ def stability(model, loss, theta0, dt):
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if ok(mid) else (lo, mid)
     return False, lam, lo
+
+
+@eqx.filter_jit
+def _along_ray(noise, loss, theta0, e, ts):
+    """Curvature ``eᵀHe`` and noise variance ``|Bᵀe|²`` at ``theta0 + t·e``."""
+    def at(t):
+        th = theta0 + t * e
+        curv = e @ jax.jvp(jax.grad(loss), (th,), (e,))[1]
+        b = noise.factor(th, loss)
+        be = b * e if b.ndim == 1 else b.T @ e
+        return curv, be @ be
+
+    return jax.vmap(at)(ts)
+
+
+def noise_vanishes(model, loss, theta0, exit, n=64):
+    """Where the Hessian-shaped noise (no floor) dies on the straight way out: the point
+    ``θ₀ + t·e`` (``e`` towards the exit) at which the curvature along ``e`` has changed
+    sign and the noise variance along ``e`` fell below 1% of its value at ``θ₀``, or None.
+    There ``|H|`` is (nearly) singular along ``e``: in 1-D the continuous SDE cannot cross
+    that point at all (an inflection point between the minimum and the saddle)."""
+    from . import noise as _noise
+    from .rare import _towards_exit
+
+    noise = getattr(model, "noise", None)
+    th0 = np.asarray(theta0, float)
+    if not isinstance(noise, _noise.Hessian) or float(noise.floor) > 0 or th0.size > 1000:
+        return None
+    e = _towards_exit(exit, th0)
+    if e is None or not np.all(np.isfinite(e)) or not np.any(e):
+        return None
+    e = e / np.linalg.norm(e)
+    dtype = jnp.asarray(theta0).dtype
+    th, ej = jnp.asarray(th0, dtype), jnp.asarray(e, dtype)
+    t_out = max(1.0, float(np.linalg.norm(th0)))
+    for _ in range(30):  # the distance to the exit along e
+        if bool(exit.outside(th + t_out * ej)):
+            break
+        t_out *= 2
+    else:
+        return None
+    lo, hi, var0 = 0.0, t_out, None
+    for _ in range(4):  # the first sign change of the curvature, bracketed 64× per round
+        ts = jnp.linspace(lo, hi, n + 1, dtype=dtype)
+        curv, var = (np.asarray(a, float) for a in _along_ray(noise, loss, th, ej, ts))
+        out = np.asarray(jax.vmap(lambda t: exit.outside(th + t * ej))(ts))
+        ok = ~out & np.isfinite(var) & np.isfinite(curv)
+        if var0 is None:
+            if not ok[0] or not curv[0] > 0 or not var[0] > 0:
+                return None
+            var0 = var[0]
+        flip = ok & (curv <= 0)
+        if not np.any(flip) or np.argmax(flip) == 0:
+            return None
+        i = int(np.argmax(flip))
+        if var[i] < 1e-2 * var0 or var[i - 1] < 1e-2 * var0:
+            return th0 + float(ts[i]) * e
+        lo, hi = float(ts[i - 1]), float(ts[i])
+    return None
+
+
+def warn_if_noise_vanishes(model, loss, theta0, exit):
+    """Warn (``NoiseWarning``) when ``noise_vanishes`` finds such a point."""
+    import warnings
+
+    at = noise_vanishes(model, loss, theta0, exit)
+    if at is not None:
+        warnings.warn(f"the Hessian-shaped noise of {type(model).__name__} vanishes on the "
+                      f"way out near theta = {np.round(at, 4).tolist()} (|H| is singular "
+                      f"there, e.g. an inflection point between the minimum and the "
+                      f"saddle): the continuous SDE may never cross it and paths may not "
+                      f"escape at all; give the noise a floor, noise.hessian(batch_size, "
+                      f"floor=...) (in Hessian units, e.g. a tenth of the curvature at the "
+                      f"minimum)", NoiseWarning, stacklevel=3)
 
 
 def warn_if_unstable(model, loss, theta0, dt):
@@ -789,6 +867,7 @@ def escape(model: Model, loss: Callable, theta0: ArrayLike, exit: object, *, n_p
     params = _arrayify((model, loss, exit, theta0, jnp.asarray(dt, dtype),
                         jnp.asarray(n_max, jnp.int32), key))
     warn_if_unstable(model, loss, theta0, dt)
+    warn_if_noise_vanishes(model, loss, theta0, exit)
     run = dict(params=params, d=theta0.shape[0], lanes=lanes, progress=progress, devs=devs,
                bridge=bool(bridge) and model.noise_kind == "gaussian"
                and model.diffusive_position and check_every == 1, every=check_every)

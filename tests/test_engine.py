@@ -264,3 +264,21 @@ def test_pool_width_is_bounded_by_memory(monkeypatch):
     assert r.info.widths[0] == lanes and 0 < r.n_escaped < 8
     r2 = sd.escape(sd.models.Langevin(1.0), quad, np.zeros(d), ex, lanes=8, **kw)
     np.testing.assert_array_equal(r.times, r2.times)
+
+
+def test_hessian_noise_that_vanishes_on_the_way_out_is_warned_about():
+    """|H|/B dies at the double well's inflection point x = −1/√3 between the minimum and
+    the saddle: the continuous SDE cannot cross it, no path escapes; the warning names the
+    point and the fix (a floor), and a floor silences it."""
+    dw = sd.landscapes.DoubleWell(1.0)
+    th0, ex = dw.basin("left")
+    kw = dict(n_paths=50, dt=0.01, t_max=50.0, key=jax.random.key(0), progress=False)
+    with pytest.warns(sd.NoiseWarning, match=r"near theta = \[-0.577.*floor=") as rec:
+        r = sd.escape(sd.models.SGD(0.1, sd.noise.hessian(2.0)), dw, th0, ex, **kw)
+    assert len(rec) == 1 and r.escaped.sum() == 0
+    at = sd.engine.noise_vanishes(sd.models.SGD(0.1, sd.noise.hessian(2.0)), dw, th0, ex)
+    np.testing.assert_allclose(at, [-1 / np.sqrt(3)], atol=1e-3)
+    assert sd.engine.noise_vanishes(sd.models.SGD(0.1, sd.noise.hessian(2.0, floor=0.5)),
+                                    dw, th0, ex) is None
+    assert sd.engine.noise_vanishes(sd.models.SGD(0.1, sd.noise.isotropic(1.0)),
+                                    dw, th0, ex) is None
