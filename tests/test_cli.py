@@ -168,8 +168,9 @@ def loss_of(p):  # a 2-D double well in x = p["w"][0] (minima at +-1), a bowl in
     return (p["w"][0] ** 2 - 1.0) ** 2 + 2.0 * p["b"] ** 2
 
 def make(shift=0.0):
-    params = {"b": jnp.float32(shift), "w": jnp.array([-1.0], jnp.float32)}
-    data = jnp.linspace(-1.0, 1.0, 8, dtype=jnp.float32)[:, None]
+    f = jnp.result_type(float)  # the run's float dtype (float64 under JAX_ENABLE_X64)
+    params = {"b": jnp.asarray(shift, f), "w": jnp.array([-1.0], f)}
+    data = jnp.linspace(-1.0, 1.0, 8, dtype=f)[:, None]
     return dict(loss=loss_of, params=params, data=data,
                 per_sample=lambda p, x: loss_of(p) + p["w"][0] * x[0],
                 eval_loss=lambda p: (p["w"][0] ** 2 - 1.0) ** 2)
@@ -212,7 +213,7 @@ def test_target_factory_runs_as_the_flattened_problem(tmp_path, capsys):
     rows = read_csv(out / "paths.csv")
     # ravel order: the dict's keys sorted, "b" then "w"
     flat_loss = lambda th: (th[1] ** 2 - 1.0) ** 2 + 2.0 * th[0] ** 2  # noqa: E731
-    th0 = jax.numpy.array([0.0, -1.0], jax.numpy.float32)
+    th0 = jax.numpy.array([0.0, -1.0], jax.numpy.result_type(float))
     ref = sd.escape(sd.models.Langevin(0.3), flat_loss, th0, sd.exits.Ball(th0, 0.8),
                     n_paths=40, dt=0.01, t_max=100.0, key=jax.random.key(5), progress=False)
     assert ref.escaped.sum() >= 20  # the comparison is about escapes, not censoring

@@ -288,10 +288,17 @@ def load_target(ls):
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{where}: its params: {err}") from None
     wrap = (lambda f: f) if un is None else (lambda f: pytrees.OnParams(f, un))
+    data = got.get("data")
+    if data is not None:  # as noise.minibatch: floating data in the run's float dtype
+        import jax.numpy as jnp
+
+        data = jnp.asarray(data)
+        if jnp.issubdtype(data.dtype, jnp.floating):
+            data = data.astype(jnp.result_type(float))
     tgt = Target(
         loss=wrap(got["loss"]), theta0=np.asarray(flat, float), unravel=un,
         per_sample=None if got.get("per_sample") is None else wrap(got["per_sample"]),
-        data=got.get("data"),
+        data=data,
         eval_loss=None if got.get("eval_loss") is None else wrap(got["eval_loss"]),
         exit=None if got.get("exit") is None
         else (got["exit"] if un is None else pytrees.wrap_exit(got["exit"], un)))
