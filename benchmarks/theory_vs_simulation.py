@@ -9,11 +9,12 @@ arc length along it (``critical.path_coordinate``); a path has escaped when it i
 ``COMMIT`` (80%) of the way from the saddle down to the other minimum — committed, so the
 simulated time is the transition time that Eyring–Kramers speaks of (not the first touch
 of the saddle, which takes about half as long); with several saddles, past any of them.
-The same coordinate is the splitting
-score: ``sd.escape_ams`` (``--replicas`` × ``--runs``) at every point, and direct
-simulation (``sd.escape``, ``--direct`` paths) where the escape is short enough.
+(On the separable 10-D Styblinski–Tang each saddle moves one coordinate, and the same
+exit is a box: a coordinate 80% of the way to its other minimum.) The exit's score is
+the splitting score: ``sd.escape_ams`` (``--replicas`` × ``--runs``) at every point, and
+direct simulation (``sd.escape``, ``--direct`` paths) where the escape is short enough.
 
-Landscapes (2-D):
+Landscapes:
 
 * Müller–Brown (``sd.landscapes.MullerBrown``), from its minimum B = (0.623, 0.028): one
   saddle bounds that basin, the B–C saddle (0.212, 0.293) at ΔL = 35.9.
@@ -97,7 +98,8 @@ def landscapes():
         "Müller–Brown": (sd.landscapes.MullerBrown(), np.array([0.623, 0.028]), 2),
         "rotated anisotropic double well": (*rotated_double_well(), 2),
         "random smooth potential": (*random_smooth(), 2),
-        # ten equal softest modes: every one is followed (both signs)
+        # ten equal softest modes: every one is followed (both signs); separable: the
+        # exit is the box of the committed points (cheaper than ten path coordinates)
         "10-D Styblinski–Tang": (st, np.full(10, 2.5), 10),
     }
 
@@ -131,12 +133,23 @@ def geometry(loss, start, n_modes):
         coords.append(pc)
         levels.append(COMMIT * float(pc(jnp.asarray(other, jnp.result_type(float)))))
         others.append(other)
+    exit = sd.exits.LevelSet(Committed(tuple(coords), tuple(levels)), 0.0)
+    if getattr(loss, "separable", False):  # each saddle moves one coordinate: a box
+        lower, upper = np.full(x_min.size, -np.inf), np.full(x_min.size, np.inf)
+        for sad, other in zip(pred.saddles, others, strict=True):
+            i = int(np.argmax(np.abs(sad.point - x_min)))
+            face = sad.point[i] + COMMIT * (other[i] - sad.point[i])
+            if other[i] < x_min[i]:
+                lower[i] = face
+            else:
+                upper[i] = face
+        exit = sd.exits.Box(lower, upper)
     sad = min(pred.saddles, key=lambda s: s.barrier)
     curv = max(np.abs(np.linalg.eigvalsh(pred.hessian_min)).max(),
                max(np.abs(np.linalg.eigvalsh(s.hessian)).max() for s in pred.saddles))
     lowest = next(i for i, s in enumerate(pred.saddles) if s is sad)
     return dict(pred=pred, x_min=x_min, saddle=sad, other=others[lowest],
-                exit=sd.exits.LevelSet(Committed(tuple(coords), tuple(levels)), 0.0),
+                exit=exit,
                 level=levels, dt=DT_CURV / curv,
                 h_ae=float(sad.direction @ pred.hessian_min @ sad.direction),
                 seconds=time.perf_counter() - t0)

@@ -992,12 +992,7 @@ def _lr_of(model):
     if lr is None:
         return None
     try:
-        x = np.asarray(lr)
-        if x.ndim == 0 and x.dtype == np.float32:
-            # the shortest decimal that is this float32 (0.06, not 0.0599999986...): the
-            # number the user wrote, for summaries and JSON
-            return float(str(np.float32(x)))
-        return float(x)
+        return float(lr)
     except (TypeError, jax.errors.ConcretizationTypeError):
         return None
 

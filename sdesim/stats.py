@@ -36,6 +36,14 @@ def rate_interval(n_exits, exposure, level=0.95):
     return float(lo), float(hi)
 
 
+def short_float(x):
+    """``x`` as the shortest decimal of its float32 value when it is one (a learning rate
+    stored in float32: 0.06, not 0.05999999865889549), else unchanged; for summaries."""
+    x = float(x)
+    f32 = np.float32(x)
+    return float(str(f32)) if np.isfinite(f32) and float(f32) == x else x
+
+
 @dataclasses.dataclass(frozen=True)
 class EscapeResult:
     """Per-path exit times and the estimates built on them.
@@ -188,7 +196,7 @@ class EscapeResult:
             "dt": self.dt, "t_max": self.t_max,
         }
         if self.lr is not None:
-            out["lr"] = self.lr
+            out["lr"] = short_float(self.lr)
             out["mean_iterations"] = self.mean_time() / self.lr
         return out
 
