@@ -38,8 +38,9 @@ For SGD and Momentum the batch size is chosen so that the formula's effective
 temperature along the escape direction (``Prediction.temperature``) gives the exponent;
 ``floor`` = H_ae/4 keeps the noise alive where the Hessian vanishes on the way out.
 
-    python benchmarks/theory_vs_simulation.py [--betas 5 10 15 20] [--replicas 1000]
-        [--runs 16] [--direct 1000] [--only NAME] [--replot]
+    python benchmarks/theory_vs_simulation.py [--betas 5 10 15 20] [--replicas 500]
+        [--runs 12] [--direct 1000] [--only NAME ...] [--models NAME ...] [--replot]
+        [--table] [--merge]
 """
 
 from __future__ import annotations
@@ -198,11 +199,18 @@ def simulate(model, geo, args, key, direct_paths, predicted):
     return row
 
 
+def landscape_entry(geo, rows):
+    return dict(minimum=geo["x_min"].tolist(),
+                saddles=[s.point.tolist() for s in geo["pred"].saddles],
+                barrier=geo["saddle"].barrier, other=geo["other"].tolist(), dt=geo["dt"],
+                level=geo["level"], h_ae=geo["h_ae"], rows=rows)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--betas", type=float, nargs="+", default=[5.0, 10.0, 15.0, 20.0])
-    ap.add_argument("--replicas", type=int, default=1000)
-    ap.add_argument("--runs", type=int, default=16)
+    ap.add_argument("--replicas", type=int, default=500)
+    ap.add_argument("--runs", type=int, default=12)
     ap.add_argument("--direct", type=int, default=1000, help="paths of direct simulation "
                     "at ΔL/T <= --direct-beta (0: none)")
     ap.add_argument("--direct-beta", type=float, default=5.0)
@@ -211,12 +219,14 @@ def main(argv=None):
     ap.add_argument("--models", nargs="*", default=None)
     ap.add_argument("--out", default=os.path.join(FIG, "theory_vs_simulation"))
     ap.add_argument("--replot", action="store_true")
+    ap.add_argument("--table", action="store_true", help="print the JSON as a Markdown table")
     ap.add_argument("--merge", action="store_true", help="add these rows to the JSON's "
                     "(same settings; e.g. --models Adai Adam after a run of the others)")
     args = ap.parse_args(argv)
-    if args.replot:
+    if args.replot or args.table:
         with open(args.out + ".json") as f:
-            return plot(json.load(f), args.out + ".png")
+            out = json.load(f)
+        return table(out) if args.table else plot(out, args.out + ".png")
     t_start = time.perf_counter()
     out = dict(machine=f"{platform.machine()}, {os.cpu_count()} cores, "
                f"{jax.default_backend()}", commit=COMMIT, lr=LR, replicas=args.replicas,
@@ -249,15 +259,14 @@ def main(argv=None):
                                              f"{d['ci'][1]:.4g}] ({d['escaped']}/"
                                              f"{d['paths']})")
                 a = sim["ams"]
+                out["landscapes"][lname] = landscape_entry(geo, rows)
+                with open(args.out + ".partial.json", "w") as f:  # kept if interrupted
+                    json.dump(out, f, indent=1)
                 print(f"  ΔL/T {beta:4g} {mname:9s} predicted {p.mean_time:.4g}  AMS "
                       f"{a['mean']:.4g} [{a['ci'][0]:.4g}, {a['ci'][1]:.4g}] "
                       f"({a['seconds']:.0f} s){dtxt}  predicted/simulated "
                       f"{row['ratio']:.3f}", flush=True)
-        out["landscapes"][lname] = dict(
-            minimum=geo["x_min"].tolist(), saddles=[s.point.tolist() for s in
-                                                   geo["pred"].saddles],
-            barrier=sad.barrier, other=geo["other"].tolist(), dt=geo["dt"],
-            level=geo["level"], h_ae=geo["h_ae"], rows=rows)
+        out["landscapes"][lname] = landscape_entry(geo, rows)
     out["seconds"] = time.perf_counter() - t_start
     if args.merge:
         with open(args.out + ".json") as f:
@@ -276,6 +285,29 @@ def main(argv=None):
     return out
 
 
+def table(out):
+    """Predicted ÷ simulated (AMS, 95% interval) per landscape, model and ΔL/T."""
+    betas = sorted({r["beta"] for e in out["landscapes"].values() for r in e["rows"]})
+    print("| landscape (ΔL) | model | " + " | ".join(f"ΔL/T = {b:g}" for b in betas) + " |")
+    print("| --- | --- |" + " ---: |" * len(betas))
+    for lname, entry in out["landscapes"].items():
+        models = list(dict.fromkeys(r["model"] for r in entry["rows"]))
+        for m in models:
+            cells = []
+            for b in betas:
+                r = next((r for r in entry["rows"] if r["model"] == m and r["beta"] == b),
+                         None)
+                if r is None:
+                    cells.append("—")
+                    continue
+                lo, hi = r["ams"]["ci"]
+                p = r["predicted"]
+                f = lambda x: f"{x:.2f}" if x >= 0.01 else f"{x:.1e}"  # noqa: E731
+                cells.append(f"{f(p / r['ams']['mean'])} [{f(p / hi)}, {f(p / lo)}]")
+            print(f"| {lname} ({entry['barrier']:.3g}) | {m} | " + " | ".join(cells) + " |")
+    return out
+
+
 def plot(out, path):
     import matplotlib
 
@@ -283,8 +315,7 @@ def plot(out, path):
     import matplotlib.pyplot as plt
 
     names = list(out["landscapes"])
-    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.8), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.8), squeeze=False)
     marks = {"Langevin": "o", "SGD": "s", "Momentum": "^", "Adai": "v", "Adam": "D"}
     for ax, lname in zip(axes[0], names, strict=True):
         rows = out["landscapes"][lname]["rows"]
@@ -304,9 +335,10 @@ def plot(out, path):
         ax.axhspan(0.95, 1.05, color="0.9", zorder=0)
         ax.set_title(f"{lname}\nΔL = {out['landscapes'][lname]['barrier']:.3g}", fontsize=10)
         ax.set_xlabel("ΔL / T (the formula's exponent)")
+        ax.set_xlim(4, 21)
         ax.set_yscale("log")
+        ax.legend(fontsize=7)
     axes[0][0].set_ylabel("simulated / predicted mean escape time")
-    axes[0][0].legend(fontsize=8)
     fig.suptitle("sd.theory.predict vs simulation (AMS, 95% intervals; grey: ±5%)",
                  fontsize=11)
     fig.tight_layout()
