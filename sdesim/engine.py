@@ -314,7 +314,8 @@ def _along_ray(noise, loss, theta0, e, ts):
 
 
 def noise_vanishes(model, loss, theta0, exit, n=64):
-    """Where the Hessian-shaped noise (no floor) dies on the straight way out: the point
+    """Where the Hessian-shaped noise (no floor) of an overdamped Gaussian model (``SGD``)
+    dies on the straight way out: the point
     ``θ₀ + t·e`` (``e`` towards the exit) at which the curvature along ``e`` has changed
     sign and the noise variance along ``e`` fell below 1% of its value at ``θ₀``, or None.
     There ``|H|`` is (nearly) singular along ``e``: in 1-D the continuous SDE cannot cross
@@ -326,6 +327,8 @@ def noise_vanishes(model, loss, theta0, exit, n=64):
     th0 = np.asarray(theta0, float)
     if not isinstance(noise, _noise.Hessian) or float(noise.floor) > 0 or th0.size > 1000:
         return None
+    if not (getattr(model, "diffusive_position", False) and model.noise_kind == "gaussian"):
+        return None  # jumps (Lévy) and velocities (phase space) carry paths across
     e = _towards_exit(exit, th0)
     if e is None or not np.all(np.isfinite(e)) or not np.any(e):
         return None

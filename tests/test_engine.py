@@ -282,3 +282,7 @@ def test_hessian_noise_that_vanishes_on_the_way_out_is_warned_about():
                                     dw, th0, ex) is None
     assert sd.engine.noise_vanishes(sd.models.SGD(0.1, sd.noise.isotropic(1.0)),
                                     dw, th0, ex) is None
+    # a velocity (phase space) or a jump (Lévy) carries a path across: no warning there
+    for model in (sd.models.Momentum(0.1, 0.9, sd.noise.hessian(2.0)),
+                  sd.models.SGDLevy(0.1, 1.5, sd.noise.hessian(2.0))):
+        assert sd.engine.noise_vanishes(model, dw, th0, ex) is None, model
