@@ -1,14 +1,16 @@
 """Cost of the CLI's progress bar and of its resume blocks, on the default experiment.
 
 Progress: the same run (the built-in default config: 10-D Styblinski–Tang, SGD with
-minibatch noise, 4 000 paths; one block at the default block size), timed after a warm-up
+minibatch noise, 4 000 paths in the default blocks), timed after a warm-up
 (compilation excluded), alternating bar on / bar off; also the time spent inside the bar's
 own calls (the engine calls it once per jitted chunk, ~0.5 s), which is the overhead
 itself, free of the machine's noise.
 
 Blocks: lane-steps the engine executed per useful path-step (deterministic, so free of
-timing noise) for the run split into blocks of 16, 8 and 4 pool widths, relative to one
-call: the price of resume points (each block drains its own slow tail).
+timing noise) for the run split into blocks of 16, 8 and 4 pool widths of 125 lanes,
+relative to one call: the price of resume points (each block drains its own slow tail);
+then the CLI's default rule (blocks of 1 000 here, each with its own default pool) against
+one call, in lane-steps and in warm wall time.
 
     python benchmarks/progress_overhead.py [--repeats 3]
 """
@@ -97,6 +99,27 @@ def main(argv=None):
         base = base or executed
         print(f"  blocks of {block:5d} paths ({block / width:4.1f} widths of {width}): "
               f"lane-steps/useful {executed / useful:.3f}, vs one call {executed / base:.3f}")
+
+    # the CLI's default block rule (an eighth of the run, at least 1 000 paths), each block
+    # with its own default pool, vs one call: lane-steps (exact) and warm wall time
+    # (alternating, after a warm-up of both)
+    rule = run["block"]
+    walls = {n: [], rule: []}
+    for rep in range(1 + args.repeats):
+        for block in (n, rule):
+            executed = useful = wall = 0
+            for first in range(0, n, block):
+                r = sd.escape(model, loss, th0, ex, n_paths=min(block, n - first),
+                              first_path=first, progress=False, **kw)
+                executed, useful = executed + r.info.executed_steps, useful + r.useful_steps
+                wall += r.info.wall_time
+            if rep:
+                walls[block].append(wall)
+            if rep == 1:
+                print(f"  default pools, blocks of {block:5d} paths: lane-steps/useful "
+                      f"{executed / useful:.3f}")
+    print(f"  default rule ({rule} paths per block) vs one call: wall median "
+          f"{statistics.median(walls[rule]):.2f} s vs {statistics.median(walls[n]):.2f} s")
 
 
 if __name__ == "__main__":

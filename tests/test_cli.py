@@ -108,7 +108,9 @@ def test_help_has_examples(capsys):
         out = capsys.readouterr().out
         assert "examples:" in out
         # an example command names the right subcommand for its config (run vs sweep)
-        for cmd, name in re.findall(r"sdesim (run|sweep) examples/(\w+)\.toml", out):
+        named = re.findall(r"sdesim (run|sweep) examples/(\w+)\.toml", out)
+        named += re.findall(r"sdesim (run|sweep) --example (\w+)", out)
+        for cmd, name in named:
             has_sweep = "sweep" in cli.load_config(ROOT / "examples" / f"{name}.toml")
             assert (cmd == "sweep") == has_sweep, (cmd, name)
 
@@ -340,12 +342,29 @@ def test_results_folder_contents_and_identity_with_one_escape_call(tmp_path, cap
     assert s["rate"] == pytest.approx(ref.rate(), rel=1e-12)
 
 
-def test_existing_folder_needs_resume_and_same_config(tmp_path, capsys):
+def test_rerun_shows_the_stored_result_and_another_config_is_refused(tmp_path, capsys,
+                                                                     monkeypatch):
     path, out = write(tmp_path, SMALL), str(tmp_path / "o")
     assert cli.main(["run", path, "--out", out, "--no-progress", "--paths", "20"]) == 0
-    capsys.readouterr()
-    assert cli.main(["run", path, "--out", out, "--no-progress", "--paths", "20"]) == 2
-    assert "pass --resume" in capsys.readouterr().err
+    first = capsys.readouterr().out
+    summary = (tmp_path / "o" / "summary.json").read_text()
+
+    def no_simulation(*a, **k):
+        raise AssertionError("a finished run was simulated again")
+
+    monkeypatch.setattr(sd, "escape", no_simulation)
+    # the same command again: the stored result, said so, nothing simulated
+    assert cli.main(["run", path, "--out", out, "--no-progress", "--paths", "20"]) == 0
+    cap = capsys.readouterr()
+    assert "holds this run (same config), finished: its saved result is shown" in cap.err
+    assert cap.out.splitlines()[0] == first.splitlines()[0]  # the same result line
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["rate"] == \
+        json.loads(summary)["rate"]
+    # another config in the same folder: refused, with the way out
+    assert cli.main(["run", path, "--out", out, "--no-progress", "--paths", "21"]) == 2
+    one_line_error(capsys, f"{out} already holds a run of another config (run.n_paths: 20 "
+                           f"-> 21): choose another folder with --out")
+    monkeypatch.undo()
     assert cli.main(["run", path, "--out", out, "--no-progress", "--paths", "20",
                      "--seed", "4", "--resume"]) == 2
     assert "run.seed: 3 -> 4" in capsys.readouterr().err
@@ -1034,6 +1053,12 @@ def test_a_new_class_needs_no_cli_change(tmp_path, capsys, monkeypatch, fresh_re
 
     HotLangevin.__module__ = "sdesim.models"
     monkeypatch.setattr(sd.models, "HotLangevin", HotLangevin, raising=False)
+    # a class added to the source changes the stored key list's digest, so --help computes
+    # the list afresh; one added at run time (as here) needs the stored list out of the way
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("sdesim.cli.registry"), "HELP_FILE",
+                        tmp_path / "no-keys.txt")
 
     with pytest.raises(SystemExit):
         cli.main(["run", "--help"])
@@ -1133,13 +1158,14 @@ def test_ams_resume_reuses_the_finished_run(ams_run, tmp_path, capsys, monkeypat
     out = tmp_path / "o"
     shutil.copytree(done, out)
     before = json.loads((done / "summary.json").read_text())
-    assert cli.main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 2
-    one_line_error(capsys, "pass --resume")
 
     def no_simulation(*a, **k):
         raise AssertionError("a finished AMS run was simulated again")
 
     monkeypatch.setattr(sd, "escape_ams", no_simulation)
+    # without --resume too: the same run is reused
+    assert cli.main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert "finished: its result (ams.npz) is reused" in capsys.readouterr().out
     assert cli.main(["run", str(cfg), "--out", str(out), "--no-progress", "--resume"]) == 0
     assert "finished: its result (ams.npz) is reused" in capsys.readouterr().out
     after = json.loads((out / "summary.json").read_text())
@@ -1238,3 +1264,83 @@ def test_sweep_mixes_methods(ams_run, tmp_path, capsys):
     assert (out / "rate_vs_point.png").stat().st_size > 0
     assert strict_json(out / "points" / "001" / "summary.json")["method"] == "ams"
     assert (out / "points" / "000" / "paths.csv").exists()
+
+
+# -- a fast front door: help without JAX, the stored key list, the shipped examples -------
+
+
+def test_help_and_import_do_not_load_jax():
+    # `sdesim --help`, `sdesim run --help` and `import sdesim` answer without importing
+    # JAX (the heavy part of start-up: benchmarks/startup.py measures the seconds)
+    code = ("import sys, contextlib, io\n"
+            "import sdesim\n"
+            "assert 'jax' not in sys.modules, 'import sdesim loaded jax'\n"
+            "from sdesim.cli import main\n"
+            "for argv in (['--help'], ['run', '--help'], ['sweep', '--help'], ['examples']):\n"
+            "    with contextlib.redirect_stdout(io.StringIO()):\n"
+            "        try:\n"
+            "            main(argv)\n"
+            "        except SystemExit:\n"
+            "            pass\n"
+            "    assert 'jax' not in sys.modules, argv\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+
+
+def test_stored_key_list_is_current():
+    import importlib
+
+    reg = importlib.import_module("sdesim.cli.registry")  # the module (cli.registry: a function)
+
+    text = reg.HELP_FILE.read_text(encoding="utf-8").split("\n", 1)
+    assert text[0] == reg.sources_digest(), (
+        "sdesim/cli/keys.txt is stale: regenerate it with python -c \"from "
+        "sdesim.cli.registry import write_help_file; write_help_file()\"")
+    assert text[1].rstrip("\n") == "\n".join(reg.help_lines())
+    assert reg.help_text() == "\n".join(reg.help_lines())
+
+
+def test_stale_key_list_is_not_used(tmp_path, monkeypatch):
+    import importlib
+
+    reg = importlib.import_module("sdesim.cli.registry")  # the module (cli.registry: a function)
+
+    stale = tmp_path / "keys.txt"
+    stale.write_text("0" * 64 + "\n[landscape] name = nothing: (no keys)\n")
+    monkeypatch.setattr(reg, "HELP_FILE", stale)
+    assert reg.help_text() == "\n".join(reg.help_lines())  # computed, not read
+
+
+def test_examples_command_lists_prints_copies_and_runs(tmp_path, capsys, monkeypatch):
+    from sdesim.cli.main import example_files
+
+    files = example_files()
+    assert set(files) == {p.stem for p in EXAMPLES}
+    assert cli.main(["examples"]) == 0
+    out = capsys.readouterr().out
+    for name in files:
+        assert re.search(rf"^{name}\s+\S", out, flags=re.M), name
+    assert cli.main(["examples", "kramers_double_well"]) == 0
+    assert capsys.readouterr().out == (ROOT / "examples" / "kramers_double_well.toml") \
+        .read_text(encoding="utf-8")
+    assert cli.main(["examples", "nope"]) == 2
+    one_line_error(capsys, "unknown example nope; the examples: ")
+    # --copy brings the Python file a config names as its target
+    assert cli.main(["examples", "--copy", str(tmp_path / "mine"), "digits_mlp"]) == 0
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["digits_mlp.py",
+                                                                    "digits_mlp.toml"]
+    assert cli.main(["examples", "--copy", str(tmp_path / "mine"), "digits_mlp"]) == 2
+    one_line_error(capsys, "digits_mlp.toml is already there")
+    # --example NAME runs the shipped config (default folder results/NAME)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "--example", "kramers_double_well", "--check"]) == 2
+    one_line_error(capsys, "has a [sweep] section: run it with `sdesim sweep`")
+    assert cli.main(["sweep", "--example", "kramers_double_well", "--check"]) == 0
+    capsys.readouterr()
+    assert cli.main(["run", "--example", "nope"]) == 2
+    one_line_error(capsys, "--example nope: no such example")
+    assert cli.main(["run", "x.toml", "--example", "kramers_ams"]) == 2
+    one_line_error(capsys, "give a config file or --example kramers_ams, not both")
+    assert cli.main(["sweep"]) == 2
+    one_line_error(capsys, "sdesim sweep needs a config file with a [sweep] section")

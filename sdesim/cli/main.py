@@ -26,7 +26,7 @@ from .config import (
     seed_rule,
     sweep_spec,
 )
-from .registry import help_lines
+from .registry import help_text
 
 ROOT = Path(__file__).resolve().parent.parent.parent  # a source checkout's root
 
@@ -59,7 +59,31 @@ def _out_dir(args):
     return Path("results") / (Path(args.config).stem if args.config else "default")
 
 
+def example_files():
+    """{name: path} of the example configs shipped as ``sdesim.examples``."""
+    from importlib import resources
+
+    root = Path(str(resources.files("sdesim.examples")))
+    return {p.stem: p for p in sorted(root.glob("*.toml"))}
+
+
+def _example(name):
+    found = example_files()
+    if name not in found:
+        raise ConfigError(f"--example {name}: no such example; the examples: "
+                          f"{', '.join(found)} (sdesim examples lists them)")
+    return found[name]
+
+
+def _resolve_config(args):
+    if getattr(args, "example", None):
+        if args.config:
+            raise ConfigError(f"give a config file or --example {args.example}, not both")
+        args.config = str(_example(args.example))
+
+
 def _config_from_args(args):
+    _resolve_config(args)
     over = list(args.set or [])
     if args.paths is not None:
         if args.paths < 1:
@@ -115,7 +139,16 @@ def cmd_run(args, progress):
         return _run_ams(args, cfg, out, progress, (model, loss, theta0, exit, run, ref))
     rec = R.start_folder(out, cfg, args.resume)
     progress.folder = out
-    progress.total = len(R.block_layout(run["n_paths"], run["block"]))
+    layout = R.block_layout(run["n_paths"], run["block"])
+    progress.total = len(layout)
+    if rec["mode"] == "resume":
+        done = len(R.load_blocks(out / "blocks", layout, rec["run_hash"]))
+        if done == len(layout):
+            print(f"{out} holds this run (same config), finished: its saved result is shown, "
+                  f"not simulated again (another --out runs it afresh)", file=sys.stderr)
+        else:
+            print(f"{out} holds this run (same config): {done} of {len(layout)} blocks are "
+                  f"saved; continuing with the rest", file=sys.stderr)
     t0 = time.perf_counter()
     bar = _bar(run["n_paths"], not args.no_progress, "paths")
     try:
@@ -163,6 +196,9 @@ def _run_ams(args, cfg, out, progress, built):
 
 
 def cmd_sweep(args, progress):
+    if not args.config and not args.example:
+        raise ConfigError("sdesim sweep needs a config file with a [sweep] section, or "
+                          "--example NAME (sdesim examples lists them)")
     cfg = _config_from_args(args)
     if "sweep" not in cfg:
         raise ConfigError("no [sweep] section: add one, e.g. [sweep] \"landscape.sharpness\" "
@@ -241,6 +277,53 @@ def cmd_sweep(args, progress):
     return 0
 
 
+def _summary_line(path):
+    """The first sentence of an example's leading comment."""
+    text = " ".join(ln.lstrip("# ").strip() for ln in path.read_text(encoding="utf-8")
+                    .splitlines()[:4] if ln.startswith("#"))
+    first = re.split(r"(?<=[.:])\s", text, maxsplit=1)[0]
+    return first if len(first) <= 90 else first[:87].rstrip() + "..."
+
+
+def cmd_examples(args, progress=None):
+    found = example_files()
+    if not args.names and args.copy is None:
+        width = max(map(len, found))
+        for name, p in found.items():
+            print(f"{name:<{width}}  {_summary_line(p)}")
+        print("\nsdesim examples NAME (prints it)  |  sdesim examples --copy DIR [NAME ...]  |  "
+              "sdesim run --example NAME")
+        return 0
+    unknown = [n for n in args.names if n not in found]
+    if unknown:
+        raise ConfigError(f"unknown example {', '.join(unknown)}; the examples: "
+                          f"{', '.join(found)}")
+    names = args.names or list(found)
+    if args.copy is None:
+        for i, n in enumerate(names):
+            print(("\n" if i else "") + found[n].read_text(encoding="utf-8"), end="")
+        return 0
+    dest = Path(args.copy)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--copy {dest}: cannot create it ({err.strerror or err})") from None
+    files = []
+    for n in names:  # the config and any Python file it names as a target
+        files.append(found[n])
+        for py in re.findall(r"^target\s*=\s*\"([\w.-]+\.py):", found[n].read_text(
+                encoding="utf-8"), flags=re.M):
+            files.append(found[n].parent / py)
+    for f in files:
+        if (dest / f.name).exists():
+            raise ConfigError(f"--copy {dest}: {f.name} is already there; sdesim does not "
+                              f"overwrite files (choose another folder)")
+    for f in dict.fromkeys(files):
+        (dest / f.name).write_bytes(f.read_bytes())
+        print(dest / f.name)
+    return 0
+
+
 def figure_scripts(root=None):
     """{figure name: benchmark script} for every ``benchmarks/*.py`` that writes
     ``figures/NAME.png`` (found in its source), plus the figures already in ``figures/``
@@ -292,12 +375,13 @@ def cmd_figures(args, progress=None):
 EPILOG = """\
 examples:
   sdesim run                                   # the built-in default experiment (<1 min)
-  sdesim run examples/sgd_styblinski_tang.toml --out results/sgd
-  sdesim run my.toml --resume                  # continue an interrupted run
+  sdesim examples                              # the shipped example configs
+  sdesim run --example sgd_styblinski_tang --out results/sgd
   sdesim run my.toml --set model.lr=0.05 --set run.t_max=100 --paths 200
-  sdesim sweep examples/zhou_sgd_vs_adam.toml --out results/zhou  # one point per value
-  sdesim run examples/kramers_ams.toml         # [run] method = "ams": a rare escape
-  sdesim run examples/digits_mlp.toml          # your network: [landscape] target
+  sdesim run my.toml                           # again: the stored result, or continues it
+  sdesim sweep --example zhou_sgd_vs_adam --out results/zhou  # one point per value
+  sdesim run --example kramers_ams             # [run] method = "ams": a rare escape
+  sdesim run --example digits_mlp              # your network: [landscape] target
   sdesim figures --list; sdesim figures levy_escape
 """
 
@@ -307,7 +391,7 @@ def parser():
         prog="sdesim", description="Simulate optimizer SDEs and measure escape from basins.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    schema = "\n".join(help_lines())
+    schema = help_text()
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--out", help="results folder (default results/CONFIG-NAME); new "
                                       "or empty, or holding this run with --resume")
@@ -316,7 +400,9 @@ def parser():
     common.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override any key, e.g. --set model.lr=0.05 (TOML value)")
     common.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run in --out (same config required)")
+                        help="continue an interrupted run in --out and fail if there is none "
+                             "(without it, a folder holding this same run is continued or, "
+                             "finished, shown; another config there is refused)")
     common.add_argument("--no-progress", action="store_true", help="no progress bar")
     common.add_argument("--check", action="store_true",
                         help="run every check of a run (every sweep point: the config, the "
@@ -327,6 +413,8 @@ def parser():
                                    + "\nkeys (from the constructors):\n" + schema,
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("config", nargs="?", help="TOML file (default: the built-in experiment)")
+    r.add_argument("--example", metavar="NAME",
+                   help="run a shipped example config (sdesim examples lists them)")
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser("sweep", parents=[common], help="run a config's [sweep] points",
                        description="Run every point of a config's [sweep] section (same "
@@ -334,8 +422,23 @@ def parser():
                                    "with the same shapes reuse one compiled program.\n\n"
                                    "keys (from the constructors):\n" + schema,
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("config", help="TOML file with a [sweep] section")
+    s.add_argument("config", nargs="?", help="TOML file with a [sweep] section")
+    s.add_argument("--example", metavar="NAME",
+                   help="sweep a shipped example config (sdesim examples lists them)")
     s.set_defaults(fn=cmd_sweep)
+    e = sub.add_parser("examples", help="list, print or copy the shipped example configs",
+                       description="The example configs that ship with sdesim: without "
+                                   "arguments, list them; with names, print them; with "
+                                   "--copy DIR, copy them (and the Python files they name) "
+                                   "into DIR to edit.",
+                       epilog="examples:\n  sdesim examples\n  sdesim examples "
+                              "kramers_double_well > my.toml\n  sdesim examples --copy "
+                              "my_configs digits_mlp\n  sdesim run --example "
+                              "kramers_double_well",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("names", nargs="*", metavar="NAME", help="example names (default: all)")
+    e.add_argument("--copy", metavar="DIR", help="copy the examples into DIR")
+    e.set_defaults(fn=cmd_examples)
     f = sub.add_parser("figures", help="regenerate figures/ by running benchmarks/*.py",
                        description="Regenerate figures/NAME.png with the benchmark script "
                                    "that writes it (found by name in benchmarks/*.py).",

@@ -34,9 +34,11 @@ from __future__ import annotations
 import ast
 import dataclasses
 import functools
+import hashlib
 import inspect
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 NO_DEFAULT = inspect.Parameter.empty
 
@@ -370,3 +372,51 @@ def help_lines():
                  "all combinations)")
     lines.append("(* = required; numbers may be lists where the constructor takes an array)")
     return lines
+
+
+# ---------------------------------------------------------------------------------------
+# The help text, stored: ``sdesim run --help`` answers without importing JAX
+# ---------------------------------------------------------------------------------------
+
+HELP_FILE = Path(__file__).with_name("keys.txt")
+# what help_lines() reads: these files of the package, and the optimizers' signatures
+_SOURCES = ("landscapes.py", "models.py", "model.py", "noise.py", "exits.py", "optim.py",
+            "cli/build.py", "cli/registry.py")
+
+
+def sources_digest():
+    """A hash of everything ``help_lines()`` depends on: the sources it introspects and the
+    versions of optax and JAX (the optimizers' signatures)."""
+    from importlib import metadata
+
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent.parent
+    for name in _SOURCES:
+        h.update(name.encode() + b"\0" + (root / name).read_bytes())
+    for dist in ("optax", "jax"):
+        try:
+            h.update(f"{dist}=={metadata.version(dist)}".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{dist}: missing".encode())
+    return h.hexdigest()
+
+
+def help_text():
+    """``help_lines()`` joined: read from ``keys.txt`` when it was written from these very
+    sources (its first line is their digest), computed otherwise (importing the package,
+    ~2 s), so an edited constructor shows at once."""
+    try:
+        first, rest = HELP_FILE.read_text(encoding="utf-8").split("\n", 1)
+        if first == sources_digest():
+            return rest.rstrip("\n")
+    except (OSError, ValueError):
+        pass
+    return "\n".join(help_lines())
+
+
+def write_help_file():
+    """Regenerate ``keys.txt`` (``python -c "from sdesim.cli.registry import
+    write_help_file; write_help_file()"``; ``tests/test_cli.py`` fails while it is stale)."""
+    HELP_FILE.write_text(sources_digest() + "\n" + "\n".join(help_lines()) + "\n",
+                         encoding="utf-8")
+    return HELP_FILE

@@ -189,9 +189,11 @@ def _read_record(out):
 
 def check_folder(out, cfg, resume, flag="--out"):
     """Decide what a run may do with ``out`` before anything is written: "new" (create
-    it, or use it empty) or "resume" (it holds this run). ``resume``: True (``--resume``:
-    there must be a run to continue), False, or "auto" (a sweep's point folder: continue
-    it if it holds this point's run, else start it). Raises ConfigError otherwise."""
+    it, or use it empty) or "resume" (it holds this very run: same config, precision and
+    run hash; its saved blocks are reused, so rerunning a finished run shows its result and
+    an interrupted one continues). ``resume``: True (``--resume``: there must be a run to
+    continue), False (the same run is still reused; another config is refused), or "auto"
+    (a sweep's point folder). Raises ConfigError otherwise."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{flag} {out}: is a file, not a folder; choose another {flag}")
     if not out.exists():
@@ -208,12 +210,13 @@ def check_folder(out, cfg, resume, flag="--out"):
         raise ConfigError(f"{flag} {out} is not empty and holds no sdesim run (no {RUN_FILE})"
                           f": sdesim writes only into a new or empty folder, to never "
                           f"overwrite files it did not write; choose another {flag}")
-    if not resume:
-        raise ConfigError(f"{out} already holds a run: pass --resume to continue it, or "
-                          f"--out to choose another folder")
     saved = _read_record(out)
     mine = record(cfg)
     if saved["config"] != mine["config"]:
+        if not resume:
+            raise ConfigError(f"{out} already holds a run of another config "
+                              f"({_diff(saved['config'], mine['config'])}): choose another "
+                              f"folder with --out, or delete {out}")
         raise ConfigError(f"cannot resume {out}: it was started with another config "
                           f"({_diff(saved['config'], mine['config'])}); rerun with the same "
                           f"config or another --out")
@@ -230,7 +233,7 @@ def check_folder(out, cfg, resume, flag="--out"):
 
 def start_folder(out, cfg, resume, flag="--out"):
     """``check_folder``, then create ``out`` with its run record if new. Returns the
-    record (with its ``run_hash``)."""
+    record (with its ``run_hash``) and ``mode`` ("new" or "resume")."""
     mode = check_folder(out, cfg, resume, flag)
     rec = record(cfg)
     if mode == "new":
@@ -241,7 +244,7 @@ def start_folder(out, cfg, resume, flag="--out"):
                               f"({err.strerror or err})") from None
         write_text(out / RUN_FILE, json.dumps(rec, indent=1, sort_keys=True,
                                               allow_nan=False) + "\n")
-    return rec
+    return {**rec, "mode": mode}
 
 
 # ---------------------------------------------------------------------------------------
