@@ -1,4 +1,4 @@
-"""The escape-time engine (SPEC §6): ``escape`` and ``simulate``.
+"""The escape-time engine: ``escape`` and ``simulate``.
 
 Design, the part every model relies on:
 
@@ -812,7 +812,7 @@ def escape(model: Model, loss: Callable, theta0: ArrayLike, exit: object, *, n_p
       key: a JAX PRNG key. Path ``i`` uses only ``fold_in(key, i)``-derived noise.
       lanes: pool width per device (default ``default_lanes``); does not change results.
       bridge: Brownian-bridge exit correction for Gaussian noise with half-space/box exits
-        (SPEC §6, F28). Ignored where it does not apply.
+        (F28). Ignored where it does not apply.
       progress: ``True``/``False``: show a tqdm bar (paths done, escaped so far, time
         left) or not; ``None`` (default): a bar once the run has taken 3 s, if stderr is
         a terminal or this is a notebook (none in logs, pipes, batch jobs); a callable

@@ -1,4 +1,4 @@
-"""Exit regions: when a path has left its basin (SPEC §6).
+"""Exit regions: when a path has left its basin (docs/concepts/mathematics.md, section 4).
 
 An exit is a pytree with ``outside(θ) -> bool`` for one point ``θ`` of shape ``(d,)``.
 Half-spaces and boxes also give ``cross_prob(x, y, factor, h)``: the probability that a

@@ -9,7 +9,7 @@ where the Brownian-bridge exit test applies, else None. A model names its integr
 function here plus its name in ``INTEGRATORS`` (and a test).
 
 The increment of the driving process over a step is ``h^{1/2} z`` (Gaussian) or
-``h^{1/α} S`` (α-stable, SPEC §1).
+``h^{1/α} S`` (α-stable; docs/concepts/mathematics.md, "Conventions").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Loss landscapes (SPEC §5). Any JAX function ``θ (d,) -> scalar`` is a landscape; the
+"""Loss landscapes. Any JAX function ``θ (d,) -> scalar`` is a landscape; the
 built-ins are pytrees (their numeric parameters are traced, so a sweep over sharpness
 compiles once) that add metadata: critical points, basin exits, separability and, where it
 exists, the per-sample loss and the closed-form gradient-noise covariance.
@@ -148,7 +148,7 @@ class StyblinskiTang(Landscape):
 
     def basin(self, valley="local"):
         """``(theta0, exit)`` for escaping a valley: start at its minimum in every
-        coordinate; exit when any coordinate crosses the saddle (SPEC §5)."""
+        coordinate; exit when any coordinate crosses the saddle."""
         cp = self.critical_points()
         if valley not in ("local", "global"):
             raise ValueError(f"valley must be 'local' or 'global', got {valley!r}")

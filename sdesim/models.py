@@ -1,4 +1,4 @@
-"""SDE models of optimizers (SPEC §3): each equation written once, as data + ``terms``.
+"""SDE models of optimizers: each equation written once, as data + ``terms``.
 
 A model subclasses ``sdesim.model.Model`` (the contract: read its module docstring to write
 a new one): its numeric hyperparameters (temperature, learning rate, mass, ...) are pytree
@@ -9,7 +9,8 @@ integrator named by ``integrator`` (``sdesim.integrators``) takes the step. Valu
 checked when a model is built (ValueError/TypeError naming the argument); shapes when it
 meets ``theta0`` (``check(d)``).
 
-All SDEs are in Itô form; time is SDE time (``t = k·η`` for an optimizer, SPEC §1).
+All SDEs are in Itô form; time is SDE time (``t = k·η`` for an optimizer). The equations,
+their derivations and effective temperatures: docs/concepts/mathematics.md ("Models").
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ class Underdamped(Model):
 
 
 # ---------------------------------------------------------------------------------------
-# Phase-space (momentum) SDEs of optimizers [Adai §3, §5, App. H; SPEC §3 items 5-7]
+# Phase-space (momentum) SDEs of optimizers [Adai §3, §5, App. H]
 # ---------------------------------------------------------------------------------------
 
 
@@ -232,7 +233,7 @@ class _Phase(Model):
     (``Inertial`` terms), integrated by ``scheme`` (``sdesim.integrators.exponential`` or
     ``.euler``). The noise force is Gaussian ``sqrt(ηC) dW`` (``alpha=None``) or, with
     ``alpha`` in (0, 2], the SαS force ``ε Σ dL_t`` with ``ε = η^{(α−1)/α}`` and
-    ``Σ = (C/2)^{1/2}`` (SPEC §1: α = 2 is the same Gaussian force, since S ~ N(0, 2)
+    ``Σ = (C/2)^{1/2}`` (α = 2 is the same Gaussian force, since S ~ N(0, 2)
     then). The position is C¹: no Brownian bridge either way.
 
     Accuracy needs ``γh ≲ 1``: the position moves with the end-of-step velocity, so in the
@@ -282,7 +283,7 @@ class _Phase(Model):
 @_checks.pytree_dataclass
 class Momentum(_Phase):
     """Heavy-ball momentum ``m_k = β₁ m_{k-1} + β₃ g_k``, ``θ_{k+1} = θ_k − η m_k`` as a
-    phase-space SDE [SPEC §3.5, derived; Adai §3]:
+    phase-space SDE [derived; Adai §3]:
 
     ``dθ = v dt``, ``M dv = −γM v dt − ∇L dt + sqrt(ηC(θ)) dW``, with ``M = η/β₃`` and
     ``γM = (1−β₁)/β₃``; temperature ``T = ηβ₃C/(2(1−β₁))``. ``beta3=None`` is the Adam-style
@@ -370,7 +371,7 @@ class _AdaptiveMoment:
 
 @_checks.pytree_dataclass
 class Adam(_AdaptiveMoment, _Phase):
-    """Adam as a phase-space SDE [Adai App. H; SPEC §3.6, derived]. Per coordinate
+    """Adam as a phase-space SDE [Adai App. H, derived]. Per coordinate
     ``M_i = η(sqrt(v̂_i)+ϵ)/(1−β₁)``, friction force ``γ_iM_i = sqrt(v̂_i)+ϵ``, noise force
     ``sqrt(ηC) dW`` as SGD; ``v̂`` from the second-moment EMA (see ``_AdaptiveMoment``).
     Temperature ``T_i = ηC_ii/(2(sqrt(v̂_i)+ϵ))``: near a minimum ``v̂ ≈ diag(H)/B``, so
@@ -401,7 +402,7 @@ class Adam(_AdaptiveMoment, _Phase):
 
 @_checks.pytree_dataclass
 class Adai(_AdaptiveMoment, _Phase):
-    """Adai (adaptive inertia) as a phase-space SDE [Adai §5; SPEC §3.7]. Per coordinate
+    """Adai (adaptive inertia) as a phase-space SDE [Adai §5]. Per coordinate
     ``β₁,i = clip(1 − β₀ v̂_i / mean(v̂), 0, 1−ϵ)`` (mean over all coordinates), Adam-style
     momentum: ``M_i = η/(1−β₁,i)``, ``γ_iM_i = 1``, noise force ``sqrt(ηC) dW``. So
     ``T = ηC/2`` as SGD and log escape time ∝ ``H^{-1}`` [Adai Prop. 4]. Defaults
@@ -438,7 +439,7 @@ class Adai(_AdaptiveMoment, _Phase):
 
 
 # ---------------------------------------------------------------------------------------
-# Lévy-driven SDEs of SGD and Adam [Zhou et al. 2020, eqs. 4-5] and AdaL (SPEC §3.2-3, 3.8)
+# Lévy-driven SDEs of SGD and Adam [Zhou et al. 2020, eqs. 4-5] and AdaL
 # ---------------------------------------------------------------------------------------
 
 
@@ -454,14 +455,14 @@ class _Levy:
     """Mixin: SαS noise and the noise scale ``Σ`` of the Lévy-driven models.
 
     ``sigma`` is the per-iteration gradient-noise scale ``Σ`` (one iteration's noise is
-    ``u = Σ·S``, ``S`` with i.i.d. SαS(1) coordinates, SPEC §1):
+    ``u = Σ·S``, ``S`` with i.i.d. SαS(1) coordinates):
 
     - a number ``σ``: isotropic, ``Σ = σ I``;
     - a vector ``(d,)``: diagonal ``Σ``;
     - a matrix ``(d, d)``: full ``Σ`` (used as given, not as a covariance);
     - a covariance model of ``sdesim.noise`` (``isotropic``, ``fixed``, ``hessian(B)`` for
       a ``Σ`` aligned with the Hessian, ``minibatch``): ``Σ(θ) = (C(θ)/2)^{1/2}``, the
-      α = 2 convention of SPEC §1, so that at α = 2 the model is exactly the Gaussian one
+      α = 2 convention, so that at α = 2 the model is exactly the Gaussian one
       with covariance ``C``.
 
     ``ε = lr^{(α−1)/α}`` and the Lévy increment over a step ``h`` is ``h^{1/α}·S``.
@@ -548,7 +549,7 @@ class SGDLevy(_Levy, Overdamped):
 
 @_checks.pytree_dataclass
 class AdamLevy(_Levy, Model):
-    """Lévy-driven Adam [Zhou et al. 2020, eq. 5; SPEC §3.3]:
+    """Lévy-driven Adam [Zhou et al. 2020, eq. 5]:
 
     ``dθ = −μ_t Q_t^{-1} m dt + ε Q_t^{-1} Σ dL_t``, ``dm = r₁(∇L − m) dt``,
     ``dv = r₂(g² − v) dt``, ``Q_t = diag(sqrt(ω_t v) + ϵ)``, ``μ_t = 1/(1 − e^{−r₁t})``,
@@ -645,7 +646,7 @@ AdamLevy.epsilon = property(lambda self: self.eps, doc="Adam's ϵ (the former na
 
 @_checks.pytree_dataclass
 class AdaL(AdamLevy):
-    """AdaL [Zhang] as a Lévy model (SPEC §3.8): Adam on the transformed gradient
+    """AdaL [Zhang] as a Lévy model: Adam on the transformed gradient
     ``ĝ = ‖g‖₁ g``, ``g = ∇L + u`` with one SαS gradient noise ``u = Σ S`` per step.
 
     A *model*, not a diffusion limit: near a minimum ``‖g‖₁ ≈ ‖u‖₁`` is itself noise, so

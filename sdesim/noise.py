@@ -1,9 +1,10 @@
-"""Gradient noise: the SαS sampler and the covariance models of SGD's noise (SPEC §1-2).
+"""Gradient noise: the SαS sampler and the covariance models of SGD's noise.
 
-Convention (SPEC §1): one iteration's gradient noise is ``u = Σ·S``; for Gaussian noise of
-covariance ``C`` the continuous-time noise of every model is ``sqrt(η C) dW``. A covariance
-model here returns a *factor* ``B(θ)`` with ``B Bᵀ = C(θ)``: either a vector (diagonal
-``C``, the fast path) or a ``(d, d)`` matrix. Models multiply it by ``sqrt(η)`` themselves.
+Convention (docs/concepts/mathematics.md, "Conventions"): one iteration's gradient noise
+is ``u = Σ·S``; for Gaussian noise of covariance ``C`` the continuous-time noise of every
+model is ``sqrt(η C) dW``. A covariance model here returns a *factor* ``B(θ)`` with
+``B Bᵀ = C(θ)``: either a vector (diagonal ``C``, the fast path) or a ``(d, d)`` matrix.
+Models multiply it by ``sqrt(η)`` themselves.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _cms(v, w, a):
 
 
 def sas(key, alpha, shape, dtype=None):
-    """Draw symmetric α-stable samples with ``E exp(iωS) = exp(-|ω|^α)`` (SPEC §2).
+    """Draw symmetric α-stable samples with ``E exp(iωS) = exp(-|ω|^α)``.
 
     This is scipy's ``levy_stable(alpha, beta=0, scale=1)`` (for β = 0 its S0 and S1
     parametrizations coincide); ``α = 2`` is ``N(0, 2)``, ``α = 1`` the standard Cauchy.
@@ -191,7 +192,7 @@ class Fixed(CovarianceModel):
 class Hessian(CovarianceModel):
     """``C(θ) = max(|H(θ)|, floor)/B`` [Xie2021: C ≈ H/B near a minimum].
 
-    ``|H|`` takes absolute eigenvalues. Caution (SPEC §2): ``|H|`` vanishes at the
+    ``|H|`` takes absolute eigenvalues. Caution: ``|H|`` vanishes at the
     inflection points between a minimum and its saddle, where the continuous SDE cannot
     cross; a positive ``floor`` (in Hessian units) keeps the noise alive there. Separable
     landscapes (``loss.separable`` true) with ``hessian_diag`` use the diagonal fast path;
@@ -222,7 +223,7 @@ class Minibatch(CovarianceModel):
     """``C(θ) = Cov_x[∇ℓ(θ; x)]/B`` over a data set (exact, from per-sample gradients).
 
     ``data=None`` uses the landscape's population closed form ``loss.grad_cov(θ)`` (e.g.
-    the data-shifted Styblinski–Tang, SPEC §5), which costs O(d) per step instead of
+    the data-shifted Styblinski–Tang), which costs O(d) per step instead of
     O(N·d). Otherwise ``per_sample(θ, x)`` (default ``loss.per_sample``) is evaluated on
     every row of ``data`` each step: keep the data set small.
     """
@@ -348,7 +349,7 @@ def fixed(cov):
 
 
 def hessian(batch_size, floor=0.0):
-    """Hessian-shaped noise ``C(θ) = max(|H(θ)|, floor)/batch_size`` (SPEC §2)."""
+    """Hessian-shaped noise ``C(θ) = max(|H(θ)|, floor)/batch_size``."""
     _checks.real("batch_size", batch_size, positive=True)
     _checks.real("floor", floor, nonnegative=True)
     return Hessian(jnp.asarray(batch_size, dtype=jnp.result_type(float)),
@@ -356,7 +357,7 @@ def hessian(batch_size, floor=0.0):
 
 
 def minibatch(data, batch_size, per_sample=None):
-    """Exact minibatch noise ``Cov_x[∇ℓ(θ; x)]/batch_size`` (SPEC §2).
+    """Exact minibatch noise ``Cov_x[∇ℓ(θ; x)]/batch_size``.
 
     ``data``: array of samples (first axis = sample), or None for the landscape's
     population closed form (``loss.grad_cov``).

@@ -1,4 +1,4 @@
-"""The discrete optimizers the SDEs model (SPEC §4), and a model that runs them in the
+"""The discrete optimizers the SDEs model, and a model that runs them in the
 escape engine.
 
 Optimizers are optax ``GradientTransformation``s built with ``optax.inject_hyperparams``:
@@ -19,7 +19,7 @@ run's dtype instead.
 ``Algorithm`` wraps an optimizer and a gradient source — real minibatches of a data set
 (sampling with replacement, indices counter-based per path) or injected Gaussian / SαS
 noise — into an engine model: one step is one iteration, ``dt = lr`` SDE time units
-(SPEC §1), so ``sd.escape(Algorithm(...), ..., dt=lr)`` (or ``escape_algorithm``) reports
+(t = k·lr), so ``sd.escape(Algorithm(...), ..., dt=lr)`` (or ``escape_algorithm``) reports
 escape times in SDE time next to the SDE models and ``iterations = times / lr``. The
 learning rate has one source, the optimizer: ``escape_algorithm`` and ``Algorithm`` read
 it and refuse a second, different ``lr``.
@@ -130,7 +130,7 @@ def _tree_mean(tree):
 
 
 def scale_by_adai(beta0=0.1, beta2=0.99, eps=1e-3):
-    """Adai's direction ``m/(1 − Πβ₁)`` (the official code, SPEC §4): ``v ← β₂v +
+    """Adai's direction ``m/(1 − Πβ₁)`` (the official code): ``v ← β₂v +
     (1−β₂)g²``, ``v̂ = v/(1−β₂ᵗ)``, ``v̄ = mean(v̂)`` over *all* parameters of the pytree,
     ``β₁ = clip(1 − β₀v̂/v̄, 0, 1−ϵ)`` per element, ``m ← β₁m + (1−β₁)g``.
 
@@ -297,7 +297,7 @@ def sgd(lr):
 
 
 def momentum(lr, beta1=0.9, style="pytorch"):
-    """Heavy ball ``m ← β₁m + β₃g``, ``θ ← θ − ηm`` (SPEC §3.5), built from optax.
+    """Heavy ball ``m ← β₁m + β₃g``, ``θ ← θ − ηm``, built from optax.
 
     ``style="pytorch"``: ``β₃ = 1`` (``optax.sgd(lr, momentum=β₁)``); ``style="adam"``:
     ``β₃ = 1 − β₁`` (an exponential moving average of the gradient, ``optax.ema``).
@@ -326,7 +326,7 @@ def adam(lr, beta1=0.9, beta2=0.999, eps=1e-8):
 
 
 def adai(lr, beta0=0.1, beta2=0.99, eps=1e-3, weight_decay=0.0, decoupled=False):
-    """Adai [Xie et al. 2022], exactly as the official code (SPEC §4; defaults there).
+    """Adai [Xie et al. 2022], exactly as the official code (and its defaults).
 
     ``weight_decay``: L2 (added to the gradient before the moments) or, with
     ``decoupled=True``, AdamW-style ``θ ← θ − η·wd·θ``. Injected: ``learning_rate``,
@@ -347,7 +347,7 @@ def adai(lr, beta0=0.1, beta2=0.99, eps=1e-3, weight_decay=0.0, decoupled=False)
 
 
 def adal(lr, beta1=0.9, beta2=0.999, eps=1e-8, decay=False):
-    """AdaL [Zhang, Algorithm 1]: Adam on ``ĝ = ‖g‖₁·g`` (SPEC §3.8).
+    """AdaL [Zhang, Algorithm 1]: Adam on ``ĝ = ‖g‖₁·g``.
 
     Step ``m̂/(sqrt(v̂) + ϵ)`` times ``lr`` (``decay=False``) or the paper's
     ``lr/sqrt(t)`` (``decay=True``, ``t = 1, 2, …``). The paper typesets the update as
@@ -510,7 +510,7 @@ class Algorithm(Model):
     """A discrete optimizer with stochastic gradients, as a model for ``sd.escape``.
 
     One engine step is one iteration; run it with ``dt = lr`` (``escape_algorithm`` does)
-    so that escape times are in SDE time (``t = k·lr``, SPEC §1) and ``iterations`` counts
+    so that escape times are in SDE time (``t = k·lr``) and ``iterations`` counts
     iterations. The exit is checked after every iteration (no bridge: the path *is*
     discrete).
 
@@ -523,7 +523,7 @@ class Algorithm(Model):
       Styblinski–Tang).
     - ``noise``: injected noise ``g = ∇L(θ) + u`` with ``Cov u = C(θ)`` from a covariance
       model of ``sdesim.noise`` (Gaussian); with ``alpha`` in (0, 2) the SαS noise
-      ``u = (C/2)^{1/2} S`` of the Lévy models (SPEC §1).
+      ``u = (C/2)^{1/2} S`` of the Lévy models (docs/concepts/mathematics.md).
     - neither: full-batch gradient descent with the exact ``∇L``.
 
     ``lr`` is read from the optimizer (its injected ``learning_rate``, see

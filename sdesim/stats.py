@@ -1,4 +1,4 @@
-"""Escape statistics (SPEC §7): censored rate MLE, exact χ² interval, survival, tail index.
+"""Escape statistics: censored rate MLE, exact χ² interval, survival, tail index.
 
 With exit times ``τ_i`` right-censored at ``t_max``, the exponential-rate MLE is
 ``λ̂ = d/S`` with ``d`` the number of exits and ``S = Σ min(τ_i, t_max)`` (F24); its exact
@@ -210,7 +210,7 @@ class EscapeResult:
 
 def tail_index(samples, block=None, *, axis=None):
     """Tail index α̂ of centred SαS-like samples [Mohammadi et al. 2015; the estimator of
-    Simsekli et al. 2019 and Zhou et al. 2020] (SPEC §7).
+    Simsekli et al. 2019 and Zhou et al. 2020].
 
     Split ``N = n·m`` samples ``X_j`` into ``n`` blocks of ``m``, ``Y_i`` the block sums:
     ``1/α̂ = (mean log|Y_i| − mean log|X_j|)/log m``. For exact SαS samples

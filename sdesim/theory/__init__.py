@@ -2,12 +2,13 @@
 
 Everything here is plain numpy/scipy on the host, in float64, deterministic (no random
 numbers); ``reference`` evaluates a model's noise factor with JAX (under float64). Formula
-numbers (F1, F4, ...) refer to SPEC.md section 8.
+numbers (F1, F4, ...) are the project's labels for the formulas, listed with their
+assumptions in docs/concepts/mathematics.md ("Closed forms").
 
 Conventions
 -----------
 * Time is SDE time. For an optimizer with learning rate ``eta`` divide by ``eta`` to get
-  iterations (SPEC section 1).
+  iterations.
 * Itô calculus throughout. The overdamped Langevin SDE is
   ``dX = -U'(X) dt + sqrt(2 T) dW`` (unit mobility, temperature ``T``); a general
   one-dimensional diffusion is ``dX = mu(X) dt + sqrt(v(X)) dW`` with ``D(x) = v(x)/2``.

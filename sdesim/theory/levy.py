@@ -19,7 +19,7 @@ __all__ = ["levy_constant", "levy_exit_time", "levy_jump_rate", "levy_escaping_m
 
 
 def levy_constant(alpha):
-    r"""``c_alpha = Gamma(1 + alpha) sin(pi alpha / 2) / pi`` (SPEC section 2).
+    r"""``c_alpha = Gamma(1 + alpha) sin(pi alpha / 2) / pi``.
 
     The Lévy measure of the symmetric alpha-stable ``S`` with ``E e^{i w S} = e^{-|w|^alpha}``
     is ``c_alpha |y|^{-1-alpha} dy``, so ``P(S > u) ~ c_alpha u^{-alpha} / alpha``.

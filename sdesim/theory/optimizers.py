@@ -66,7 +66,7 @@ def sgd_escape_time(barrier, hess_min, lr, batch_size, *, hess_saddle=None, s=1.
     integrals give ``(1/D_a) sqrt(2 pi D_a/H_a) sqrt(2 pi D_b/|H_b|) = 2 pi/H_a`` because
     ``D_a/H_a = D_b/|H_b| = eta/(2B)``; so ``H_b`` drops out (unlike Kramers' F1 at fixed
     temperature). Other calculus conventions for the state-dependent noise change the
-    prefactor, not the exponent (SPEC F14). ``hess_saddle`` (``H_b < 0``) is needed only
+    prefactor, not the exponent (F14). ``hess_saddle`` (``H_b < 0``) is needed only
     for ``s < 1``.
     """
     exponent = sgd_escape_exponent(barrier, hess_min, lr, batch_size,
@@ -84,8 +84,8 @@ _OPTIMIZERS = ("sgd", "momentum", "adam", "adai")
 def optimizer_dynamics(optimizer, lr, noise_var, *, beta1=0.9, beta3=None, vhat=None,
                        eps=None):
     """Mass ``M``, friction rate ``γ`` and temperature ``T`` of an optimizer's SDE
-    (SPEC §3 items 2, 5-7), per coordinate, for gradient-noise variance ``C = noise_var``
-    (per iteration; ``C ≈ H/B`` near a minimum).
+    (docs/concepts/mathematics.md, "Models"), per coordinate, for gradient-noise variance
+    ``C = noise_var`` (per iteration; ``C ≈ H/B`` near a minimum).
 
     - ``"sgd"``: overdamped, ``M = 0``, ``T = ηC/2``.
     - ``"momentum"``: ``M = η/β₃``, ``γM = (1−β₁)/β₃``, ``T = ηβ₃C/(2(1−β₁))``

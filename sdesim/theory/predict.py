@@ -38,7 +38,7 @@ class Reference:
 
     Attributes:
       mean_time: the mean escape time in SDE time (divide by ``lr`` for iterations).
-      formula: which formula (SPEC §8 number and name).
+      formula: which formula (its F-number and name).
       assumptions: what the number assumes, in words.
       details: intermediate numbers (``tau_1d``: the 1-D mean first-passage time F7).
     """
