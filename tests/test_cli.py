@@ -507,8 +507,14 @@ def test_figures_mapping_covers_every_figure(tmp_path, capsys):
         assert scripts.get(png.stem) is not None, f"no benchmark writes {png.name}"
     assert scripts["levy_escape"].name == "levy_escape.py"
     assert cli.main(["figures", "--list"]) == 0
+    listed = capsys.readouterr().out
     assert "figures/kramers_validation.png  <-  python benchmarks/kramers_validation.py" in \
-        capsys.readouterr().out
+        listed
+    assert ("figures/scaling_gpu.png  <-  python benchmarks/scaling.py on a GPU machine "
+            "(there it writes the _gpu names)") in listed
+    if jax.default_backend() == "cpu":  # a GPU figure is not remade (wrongly named) here
+        assert cli.main(["figures", "scaling_gpu"]) == 0
+        assert "this one has none: skipped" in capsys.readouterr().out
     assert cli.main(["figures", "no_such_figure"]) == 2
     assert "unknown figure no_such_figure" in capsys.readouterr().err
     # discovery: a new benchmark that writes figures/NAME.png is found by name

@@ -339,6 +339,12 @@ def figure_scripts(root=None):
     return dict(sorted(found.items()))
 
 
+def _has_gpu():
+    import jax
+
+    return jax.default_backend() != "cpu"
+
+
 def cmd_figures(args, progress=None):
     root = ROOT
     if not (root / "benchmarks").is_dir():
@@ -348,6 +354,8 @@ def cmd_figures(args, progress=None):
     if args.list:
         for name, p in scripts.items():
             where = f"python {p.relative_to(root)}" if p else "(no benchmark script makes it)"
+            if p and name.endswith("_gpu"):
+                where += " on a GPU machine (there it writes the _gpu names)"
             print(f"figures/{name}.png  <-  {where}")
         return 0
     unknown = [n for n in args.only if n not in scripts]
@@ -360,6 +368,10 @@ def cmd_figures(args, progress=None):
             continue
         if p is None:
             print(f"== figures/{name}.png: no benchmark script writes it; skipped")
+            continue
+        if name.endswith("_gpu") and not _has_gpu():
+            print(f"== figures/{name}.png: made by {p.relative_to(root)} on a GPU machine; "
+                  f"this one has none: skipped")
             continue
         if p in ran:
             continue
