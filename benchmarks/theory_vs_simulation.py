@@ -28,7 +28,9 @@ Landscapes:
 
 Models, at the formula's exponent ΔL/T = 5, 10, 15, 20 (``--betas``):
 
-* ``Langevin(T)``: Eyring–Kramers (F8), exact as ΔL/T → ∞.
+* ``Langevin(T)``: Eyring–Kramers (F8), exact as ΔL/T → ∞; on the 2-D landscapes also
+  the exact mean exit time (``predict(..., exit=, box=)``: the backward equation on a
+  400 × 400 grid over ``BOXES``), which holds at every ΔL/T.
 * ``SGD(lr, noise.hessian(B, floor))``: Xie et al.'s F14 along the escape direction.
 * ``Momentum(lr, β₁ = 0.9, noise.hessian(B, floor))``: F16.
 * ``Adai(lr, noise.hessian(B, floor))``: F18; ``Adam(lr/10, noise.hessian(B, floor))``:
@@ -40,7 +42,10 @@ temperature along the escape direction (``Prediction.temperature``) gives the ex
 
     python benchmarks/theory_vs_simulation.py [--betas 5 10 15 20] [--replicas 500]
         [--runs 12] [--direct 1000] [--only NAME ...] [--models NAME ...] [--replot]
-        [--table] [--merge]
+        [--table] [--merge] [--grid]
+
+``--grid`` adds the exact (grid) column to the Langevin rows of the existing JSON without
+simulating again (seconds per row).
 """
 
 from __future__ import annotations
@@ -63,6 +68,11 @@ FIG = os.path.join(os.path.dirname(__file__), "..", "figures")
 COMMIT = 0.8  # the exit: this fraction of the way from the saddle to the other minimum
 LR = 0.1  # SGD/Momentum learning rate (SDE time per iteration)
 DT_CURV = 0.01  # dt · (largest curvature at the minimum and the saddle)
+# the box of the exact (grid) mean exit time on the 2-D landscapes: L is ≥ 20 T above the
+# basin's minimum on its faces at every ΔL/T of the table
+BOXES = {"Müller–Brown": ([-1.7, -0.5], [1.3, 2.2]),
+         "rotated anisotropic double well": ([-2.5, -2.5], [2.5, 2.5]),
+         "random smooth potential": ([-2.6, -2.6], [2.6, 2.6])}
 
 
 def rotated_double_well(phi=0.6):
@@ -176,6 +186,18 @@ def predict(model, geo):
                              saddles=[s.point for s in geo["pred"].saddles])
 
 
+def exact(model, geo, lname):
+    """The exact mean exit time (grid) for a Langevin row of a 2-D landscape, else None."""
+    if lname not in BOXES or not isinstance(model, sd.models.Langevin):
+        return None
+    t0 = time.perf_counter()
+    p = sd.theory.predict(model, geo["loss"], geo["x_min"],
+                          saddles=[s.point for s in geo["pred"].saddles], exit=geo["exit"],
+                          box=BOXES[lname])
+    return dict(mean=p.exact_mean_time, rel_error=p.exact.rel_error, n=p.exact.n,
+                seconds=time.perf_counter() - t0)
+
+
 def simulate(model, geo, args, key, direct_paths, predicted):
     loss = geo["loss"]
     row = {}
@@ -222,7 +244,32 @@ def main(argv=None):
     ap.add_argument("--table", action="store_true", help="print the JSON as a Markdown table")
     ap.add_argument("--merge", action="store_true", help="add these rows to the JSON's "
                     "(same settings; e.g. --models Adai Adam after a run of the others)")
+    ap.add_argument("--grid", action="store_true", help="add the exact (grid) mean time to "
+                    "the JSON's Langevin rows of the 2-D landscapes, then redraw")
     args = ap.parse_args(argv)
+    if args.grid:
+        with open(args.out + ".json") as f:
+            out = json.load(f)
+        for lname, (loss, start, n_modes) in landscapes().items():
+            if lname not in BOXES or lname not in out["landscapes"]:
+                continue
+            geo = geometry(loss, start, n_modes)
+            geo["loss"] = loss
+            for row in out["landscapes"][lname]["rows"]:
+                if row["model"] != "Langevin":
+                    continue
+                model = sd.models.Langevin(geo["saddle"].barrier / row["beta"])
+                row["exact"] = exact(model, geo, lname)
+                a = row["ams"]
+                print(f"{lname} ΔL/T {row['beta']:g}: exact {row['exact']['mean']:.4g} "
+                      f"(grid error {row['exact']['rel_error']:.1e}, "
+                      f"{row['exact']['seconds']:.1f} s), AMS {a['mean']:.4g} "
+                      f"[{a['ci'][0]:.4g}, {a['ci'][1]:.4g}], Eyring–Kramers "
+                      f"{row['predicted']:.4g}", flush=True)
+        with open(args.out + ".json", "w") as f:
+            json.dump(out, f, indent=1)
+        plot(out, args.out + ".png")
+        return table(out)
     if args.replot or args.table:
         with open(args.out + ".json") as f:
             out = json.load(f)
@@ -253,6 +300,9 @@ def main(argv=None):
                 row = dict(model=mname, beta=beta, predicted=p.mean_time,
                            formula=p.formula, temperature=p.temperature, **sim)
                 row["ratio"] = p.mean_time / sim["ams"]["mean"]
+                ex = exact(model, geo, lname)
+                if ex is not None:
+                    row["exact"] = ex
                 rows.append(row)
                 d = sim.get("direct")
                 dtxt = "" if d is None else (f"; direct {d['mean']:.4g} [{d['ci'][0]:.4g}, "
@@ -305,6 +355,19 @@ def table(out):
                 f = lambda x: f"{x:.2f}" if x >= 0.01 else f"{x:.1e}"  # noqa: E731
                 cells.append(f"{f(p / r['ams']['mean'])} [{f(p / hi)}, {f(p / lo)}]")
             print(f"| {lname} ({entry['barrier']:.3g}) | {m} | " + " | ".join(cells) + " |")
+            if m == "Langevin" and any("exact" in r for r in entry["rows"]):
+                cells = []
+                for b in betas:
+                    r = next((r for r in entry["rows"] if r["model"] == m and r["beta"] == b
+                              and "exact" in r), None)
+                    if r is None:
+                        cells.append("—")
+                        continue
+                    lo, hi = r["ams"]["ci"]
+                    e = r["exact"]["mean"]
+                    cells.append(f"{e / r['ams']['mean']:.2f} [{e / hi:.2f}, {e / lo:.2f}]")
+                print(f"| {lname} ({entry['barrier']:.3g}) | Langevin, exact (grid) | "
+                      + " | ".join(cells) + " |")
     return out
 
 
@@ -331,6 +394,16 @@ def plot(out, path):
             y = sim / pred
             ax.errorbar(b, y, yerr=[y - ci[:, 0] / pred, ci[:, 1] / pred - y], marker=mk,
                         capsize=3, label=f"{m} ({rs[0]['formula'].split(' (')[0].split(',')[0]})")
+        rs = [r for r in rows if r["model"] == "Langevin" and "exact" in r]
+        if rs:  # the exact (grid) time, simulated / exact, with the simulation's interval
+            b = np.array([r["beta"] for r in rs]) + 0.3
+            ex = np.array([r["exact"]["mean"] for r in rs])
+            sim = np.array([r["ams"]["mean"] for r in rs])
+            ci = np.array([r["ams"]["ci"] for r in rs])
+            y = sim / ex
+            ax.errorbar(b, y, yerr=[y - ci[:, 0] / ex, ci[:, 1] / ex - y], marker="x",
+                        color="k", ls="none", capsize=3,
+                        label="Langevin (exact: backward equation on a grid)")
         ax.axhline(1.0, color="k", lw=0.8)
         ax.axhspan(0.95, 1.05, color="0.9", zorder=0)
         ax.set_title(f"{lname}\nΔL = {out['landscapes'][lname]['barrier']:.3g}", fontsize=10)

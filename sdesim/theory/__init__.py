@@ -37,6 +37,8 @@ Layout (one module per formula family; everything is re-exported here)
 * ``levy``: ``levy_exit_time`` (F20), ``levy_constant``, ``levy_jump_rate``,
   ``levy_escaping_measure``, ``levy_exit_time_nd``, ``adam_levy_preconditioner``,
   ``levy_sgd_vs_adam`` (F21).
+* ``grid``: ``mfpt_grid`` — the exact mean exit time of overdamped Langevin in 1-3
+  dimensions, from the backward equation on a grid (the reference beyond Eyring–Kramers).
 * ``landscape``: ``predict`` — minimum, saddles (found by ``sdesim.critical``), barrier,
   Hessians and the model's formula for any loss.
 * ``optimizers``: ``sgd_escape_time`` / ``sgd_escape_exponent`` (F14),
@@ -47,6 +49,7 @@ Layout (one module per formula family; everything is re-exported here)
   ``_vectorize`` (callables -> float64 numpy functions).
 """
 
+from .grid import GridMFPT, mfpt_grid
 from .kramers import eyring_kramers_time, kramers_from_potential, kramers_kappa, kramers_time
 from .landscape import Prediction
 from .landscape import predict as _predict
@@ -82,6 +85,9 @@ __all__ = [
     # exact 1-D MFPT (mfpt)
     "mfpt_1d",
     "mfpt_1d_ito",
+    # exact mean exit time in d ≤ 3 (grid)
+    "mfpt_grid",
+    "GridMFPT",
     # Kramers, Eyring–Kramers (kramers)
     "kramers_time",
     "kramers_kappa",

@@ -55,7 +55,9 @@ class Prediction:
     beyond the float range, where ``log_mean_time`` still holds it), the ``formula`` and
     its ``assumptions``, the ``minimum`` and its Hessian, the ``saddles`` (each with
     barrier, direction, Hessian and its own time), and ``temperature`` (the model's
-    effective temperature where it has one)."""
+    effective temperature where it has one). ``exact``: the exact mean exit time from
+    ``theta0`` (a :class:`sdesim.theory.GridMFPT`; ``exact_mean_time`` its value) where
+    ``predict`` was given the exit and a box and could solve the backward equation."""
 
     mean_time: float | None
     formula: str
@@ -67,6 +69,13 @@ class Prediction:
     reason: str | None = None
     dynamics: dict | None = None  # mass, friction, temperature along the escape direction
     log_mean_time: float | None = None
+    exact: object = None  # a theory.GridMFPT where predict(..., exit=, box=) could solve
+
+    @property
+    def exact_mean_time(self):
+        """The exact mean exit time (backward equation on a grid; ``predict(...,
+        exit=..., box=...)`` for Langevin-type models in d ≤ 3), or None."""
+        return None if self.exact is None else self.exact.mean_time
 
     @property
     def barrier(self):
@@ -178,14 +187,25 @@ def _find_saddles(loss, x_min, n_modes, dt, steps):
 
 
 def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 1e-4,
-            steps: int = 20_000) -> Prediction:
+            steps: int = 20_000, exit=None, box=None, grid_n=None) -> Prediction:
     """The theory's mean escape time of ``model`` from the basin of the minimum nearest
     ``theta0`` (downhill), for any loss. ``saddles``: the saddle points (each refined by
     Newton), or None to search them by gentlest ascent along ± the ``n_modes`` softest
-    modes (``dt``, ``steps``: its step and length). Returns a ``Prediction``."""
+    modes (``dt``, ``steps``: its step and length). Returns a ``Prediction``.
+
+    ``exit`` and ``box = (lower, upper)``: for Langevin and isotropic SGD (reversible,
+    isotropic) in d ≤ 3, also the *exact* mean time from ``theta0`` to leave ``exit``'s
+    region, by :func:`sdesim.theory.mfpt_grid` on the box (``grid_n`` cells per side):
+    ``Prediction.exact``. Eyring–Kramers is exact only as ΔL/T → ∞; on Müller–Brown it is
+    19% short at ΔL/T = 10 and 11% at 20, where the grid agrees with splitting
+    (``benchmarks/theory_vs_simulation.py``)."""
     from .. import critical
     from .. import models as M
     from .. import noise as N
+
+    if (exit is None) != (box is None):
+        raise ValueError("predict: give exit and box = (lower, upper) together (the exact "
+                         "mean time solves the backward equation on that box), or neither")
 
     if np.size(theta0) > DENSE_MAX:
         raise ValueError(f"predict needs the Hessians' determinants at the minimum and the "
@@ -308,5 +328,15 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
     if dynamics is not None:
         dynamics = {k: float(np.asarray(v)) for k, v in dynamics.items()}
         temp = dynamics["temperature"]
+    exact = None
+    if exit is not None:
+        if not (isinstance(model, M.Langevin) or iso):
+            raise ValueError(f"predict: the exact mean time (exit=, box=) solves the backward "
+                             f"equation of reversible isotropic dynamics (Langevin, SGD with "
+                             f"isotropic noise), not {type(model).__name__} with this noise")
+        from .grid import mfpt_grid
+
+        lower, upper = box
+        exact = mfpt_grid(loss, temp, theta0, exit, lower, upper, n=grid_n)
     return Prediction(mean, formula, assumptions, np.asarray(x_min, np.float64), h_a, sad,
-                      temp, reason, dynamics, log_mean)
+                      temp, reason, dynamics, log_mean, exact)
