@@ -13,7 +13,9 @@ separable, so the 10-D escape is the first of 10 independent coordinate escapes:
 Modules: ``registry`` (section entries and keys, from the constructors), ``config``
 (default config, loading, ``--set``, validation, sweep points), ``build`` (config ->
 objects, every check a run does, the closed-form reference), ``results`` (run record,
-blocks and resume, summary, CSV, plots), ``main`` (argparse, commands, error lines).
+blocks and resume, summary, CSV), ``plots`` (the figures: the experiment in the title,
+axes in words, the closed form named and drawn grey outside its range, Arrhenius axes
+over the temperature), ``main`` (argparse, commands, error lines).
 
 Results folder (one per run; a sweep has one per point under ``points/``):
 ``run.json`` (the resolved config, seed, precision and the run's hash, written once every

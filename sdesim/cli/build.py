@@ -567,6 +567,8 @@ def build(cfg, reference=True, *, warn_unstable=False):
         r = _call([("landscape", ls), ("model", mc)], theory.reference, model, loss, theta0,
                   exit)
         ref = None if r is None else r.as_dict()
+        if r is not None and r.barrier_over_noise is not None:  # for the range check
+            ref["barrier_over_noise"] = r.barrier_over_noise
     return model, loss, theta0, exit, run, ref
 
 

@@ -22,6 +22,7 @@ import os
 import platform
 import re
 
+from . import plots
 from .config import ConfigError
 
 RUN_FILE = "run.json"
@@ -433,12 +434,9 @@ def environment():
 
 
 def plt_():
-    import matplotlib
+    from . import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return plots.plt_()
 
 
 def savefig(fig, path):
@@ -460,6 +458,7 @@ def write_results(out, cfg, res, ref, seconds, wall):
         summary["ratio_to_reference"] = res.mean_time() / ref["mean_time"]
         lo, hi = res.mean_time_ci()
         summary["ratio_ci95"] = [lo / ref["mean_time"], hi / ref["mean_time"]]
+        summary["reference_outside_range"] = outside_range(ref, res)
     write_text(out / "summary.json", dumps(summary))
     its = res.iterations if res.iterations is not None else np.full(res.n_paths, np.nan)
     st = np.asarray(res.status)
@@ -468,36 +467,22 @@ def write_results(out, cfg, res, ref, seconds, wall):
               in enumerate(zip(res.times, its, st, strict=True))]
     write_text(out / "paths.csv", "\n".join(lines) + "\n")
 
-    plt = plt_()
-    # nothing escaped: the survival curve is 1 (and EscapeResult.survival needs an escape
-    # when paths diverged)
-    t, s = res.survival() if esc else (np.zeros(1), np.ones(1))
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.step(t, s, where="post", label=f"simulated ({res.n_paths} paths)")
-    grid = np.linspace(0, t.max() if t.size else 1.0, 200)
-    ax.plot(grid, np.exp(-res.rate() * grid), "--", label=f"exp(−λ̂t), λ̂ = {res.rate():.3g}")
-    if ref is not None:
-        ax.plot(grid, np.exp(-grid / ref["mean_time"]), ":", label="closed form (exponential)")
-    ax.set(yscale="log", xlabel="SDE time t", ylabel="P(τ > t)",
-           title="survival of paths in the basin")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    savefig(fig, out / "survival.png")
-
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    te = res.times[st == 1]
-    if te.size:
-        counts_, edges, _ = ax.hist(te, bins=min(60, max(10, te.size // 20)), alpha=0.6,
-                                    label=f"escaped paths ({te.size})")
-        g = np.linspace(0, edges[-1], 200)
-        lam = res.rate()
-        ax.plot(g, res.n_paths * lam * np.exp(-lam * g) * np.diff(edges)[0], "-",
-                label="fitted exponential")
-        ax.legend(fontsize=8)
-    ax.set(xlabel="escape time τ (SDE time)", ylabel="paths", title="escape-time histogram")
-    fig.tight_layout()
-    savefig(fig, out / "histogram.png")
+    savefig(plots.survival_figure(res, ref, cfg), out / "survival.png")
+    savefig(plots.histogram_figure(res, ref, cfg), out / "histogram.png")
     return summary
+
+
+def outside_range(ref, res):
+    """Why ``res`` is outside the range of its closed form ``ref`` (``plots.outside_range``:
+    escape within ``plots.MIN_STEPS`` iterations or steps, or ΔU/T below
+    ``plots.MIN_BARRIER_OVER_NOISE``), or None."""
+    return plots.outside_range(ref, res.lr, res.dt)
+
+
+def _range_note(ref, res):
+    """The result line's flag on a ratio outside the closed form's range ("" if inside)."""
+    why = outside_range(ref, res)
+    return "" if why is None else f" ({plots.OUTSIDE}: {why})"
 
 
 def report(res, ref, summary):
@@ -515,7 +500,7 @@ def report(res, ref, summary):
     if ref is not None:
         msg += (f"\n  closed form ({ref['formula']}): {ref['mean_time']:.4g}; simulated/closed"
                 f" form = {summary['ratio_to_reference']:.3f} [{summary['ratio_ci95'][0]:.3f},"
-                f" {summary['ratio_ci95'][1]:.3f}]")
+                f" {summary['ratio_ci95'][1]:.3f}]" + _range_note(ref, res))
     return msg
 
 
@@ -627,6 +612,7 @@ def write_ams_results(out, cfg, res, ref, run_hash, wall):
         summary["ratio_to_reference"] = res.mean_time() / ref["mean_time"]
         lo, hi = res.mean_time_ci()
         summary["ratio_ci95"] = [lo / ref["mean_time"], hi / ref["mean_time"]]
+        summary["reference_outside_range"] = outside_range(ref, res)
     write_text(out / "summary.json", dumps(summary, _AMS_REASONS))
     return summary
 
@@ -644,7 +630,7 @@ def report_ams(res, ref, summary):
     if ref is not None:
         msg += (f"\n  closed form ({ref['formula']}): {ref['mean_time']:.4g}; AMS/closed form"
                 f" = {summary['ratio_to_reference']:.3f} [{summary['ratio_ci95'][0]:.3f},"
-                f" {summary['ratio_ci95'][1]:.3f}]")
+                f" {summary['ratio_ci95'][1]:.3f}]" + _range_note(ref, res))
     return msg
 
 
@@ -653,13 +639,21 @@ def report_ams(res, ref, summary):
 # ---------------------------------------------------------------------------------------
 
 
+def _row_reference(ref, res):
+    """A sweep row's closed form: its mean time, formula and why the point is outside
+    the formula's range (None: inside)."""
+    if ref is None:
+        return dict(reference_mean_time=None)
+    return dict(reference_mean_time=ref["mean_time"], reference_formula=ref["formula"],
+                reference_outside_range=outside_range(ref, res))
+
+
 def sweep_row(i, over, res, ref, seconds):
     esc, div, cen = counts(res)
     return dict(point=i, **over, n_paths=res.n_paths, n_escaped=esc, n_diverged=div,
                 n_censored=cen, rate=res.rate(), rate_ci95=list(res.rate_ci()),
                 mean_time=res.mean_time(), mean_time_ci95=list(res.mean_time_ci()),
-                cv=res.cv(), reference_mean_time=None if ref is None else ref["mean_time"],
-                simulation_seconds=seconds)
+                cv=res.cv(), **_row_reference(ref, res), simulation_seconds=seconds)
 
 
 def sweep_row_ams(i, over, res, ref):
@@ -669,8 +663,7 @@ def sweep_row_ams(i, over, res, ref):
                 k=res.k, p=res.p, p_ci95=list(res.p_ci()), rate=res.rate(),
                 rate_ci95=list(res.rate_ci()), mean_time=res.mean_time(),
                 mean_time_ci95=list(res.mean_time_ci()), failed=res.failed,
-                reference_mean_time=None if ref is None else ref["mean_time"],
-                simulation_seconds=res.wall_time)
+                **_row_reference(ref, res), simulation_seconds=res.wall_time)
 
 
 def _method(row):
@@ -732,61 +725,9 @@ def write_sweep(out, cfg, pts, rows, zipped, cross, wall):
         lines.append(",".join(vals))
     write_text(out / "sweep.csv", "\n".join(lines) + "\n")
     fig_name = f"rate_vs_{re.sub(r'[^A-Za-z0-9_]+', '_', xkey.split('.')[-1]).strip('_')}.png"
-    _plot_sweep(out / fig_name, rows, x, xkey, pts, cross)
+    _plot_sweep(out / fig_name, rows, x, xkey, pts, cross, cfg)
     return fig_name
 
 
-def _plot_sweep(path, rows, x, xkey, pts, cross):
-    import numpy as np
-
-    plt = plt_()
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    # one colour per crossed value; with AMS points, one series per method in it (the
-    # direct method: circles and a solid line, AMS: diamonds and a dashed one)
-    methods = [_method(r) for r in rows]
-    named = "ams" in methods
-    styles = {"direct": ("o-", "direct (95%)" if named else "simulated (95%)"),
-              "ams": ("D--", "AMS (95%)")}
-    cross = [c for c in cross if c != "run.method"]
-    groups = {}
-    for i, (over, _) in enumerate(pts):
-        groups.setdefault(tuple(json.dumps(over[c]) for c in cross), []).append(i)
-    n_series = 0
-    for idx in groups.values():
-        color = f"C{n_series % 10}"  # the group's first series: its closed form's colour
-        label = ", ".join(f"{c.split('.')[-1]}={pts[idx[0]][0][c]}" for c in cross)
-        for m in dict.fromkeys(methods[i] for i in idx):
-            sel = [i for i in idx if methods[i] == m]
-            rate = np.array([rows[i]["rate"] for i in sel], float)
-            ci = np.array([rows[i]["rate_ci95"] for i in sel], float).T
-            err = np.array([rate - ci[0], ci[1] - rate])
-            err = np.where(np.isfinite(err), err, np.nan)  # an unbounded end: not drawn
-            fmt, what = styles[m]
-            ax.errorbar(x[sel], rate, yerr=err, fmt=fmt, color=f"C{n_series % 10}",
-                        capsize=3, ms=4, label=(label + ": " if label else "") + what)
-            n_series += 1
-        ref = [rows[i]["reference_mean_time"] for i in idx]
-        have = [k for k, r in enumerate(ref) if r]
-        if have:
-            xr, yr = x[idx][have], 1 / np.array([ref[k] for k in have])
-            if named:  # both methods at one value: one closed-form point, in order
-                xr, first = np.unique(xr, return_index=True)
-                yr = yr[first]
-            ax.plot(xr, yr, "s--", mfc="none", color=color,
-                    label=(label + ": " if label else "") + "closed form")
-    pos = x[x > 0]
-    if xkey != "point" and pos.size == x.size and x.max() / x.min() >= 4:
-        ax.set_xscale("log")
-        ticks = np.unique(x)
-        if ticks.size <= 12:  # label the swept values themselves, not powers of ten
-            import matplotlib.ticker
-
-            ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set(yscale="log", xlabel=xkey, ylabel="escape rate (per unit SDE time)",
-           title="escape rate vs " + xkey)
-    if xkey == "point":
-        ax.set_xticks(x, [str(i) for i in range(len(x))])
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    savefig(fig, path)
+def _plot_sweep(path, rows, x, xkey, pts, cross, cfg):
+    savefig(plots.sweep_figure(rows, x, xkey, pts, cross, cfg), path)

@@ -41,12 +41,18 @@ class Reference:
       formula: which formula (its F-number and name).
       assumptions: what the number assumes, in words.
       details: intermediate numbers (``tau_1d``: the 1-D mean first-passage time F7).
+      barrier_over_noise: ``ΔU/T``, the barrier over the noise's temperature (for SGD the
+        effective ``T = v(θ*)/2``, half the noise variance at the minimum), where the
+        formula assumes metastable escape (F7: ``τ_1D/d`` holds when each coordinate's
+        escape is exponential, ``ΔU/T`` large); None where the formula holds at any noise
+        level (F4 is exact) or does not involve a barrier (F21, Lévy jumps).
     """
 
     mean_time: float
     formula: str
     assumptions: str
     details: dict = dataclasses.field(default_factory=dict, hash=False)
+    barrier_over_noise: float | None = None
 
     def as_dict(self):
         """``{"formula", **details, "mean_time", "assumptions"}`` (JSON-ready)."""
@@ -167,12 +173,17 @@ def _styblinski_tang(model, loss, theta0, exit):
             return None
     tau1 = mfpt_1d_ito(drift, variance, cp[f"{valley}_min"], cp["saddle"],
                        lower=np.inf if valley == "local" else -np.inf)
+    # ΔU/T of one coordinate: its barrier over half the noise variance at the minimum
+    u = lambda x: float(one(jnp.asarray([x], jnp.result_type(float))))
+    barrier = u(cp["saddle"]) - u(cp[f"{valley}_min"])
+    v0 = float(np.asarray(variance(np.array([cp[f"{valley}_min"]])), float)[0])
+    ratio = 2 * barrier / v0 if v0 > 0 else np.inf
     return Reference(
         float(tau1) / loss.dim, _F7,
         f"separable landscape and noise ({what}): the {loss.dim} coordinates are "
         f"independent 1-D Itô diffusions started at the {valley} minimum; escape is "
         f"metastable, so the first of d escapes has mean τ_1D/d",
-        {"tau_1d": float(tau1)})
+        {"tau_1d": float(tau1)}, barrier_over_noise=float(ratio))
 
 
 def _double_well(model, loss, theta0, exit):
