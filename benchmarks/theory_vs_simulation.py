@@ -56,7 +56,6 @@ import os
 import platform
 import time
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -115,18 +114,6 @@ def landscapes():
     }
 
 
-class Committed(eqx.Module):
-    """``max_i (s_i(θ) − level_i)``: > 0 once a path is ``COMMIT`` of the way down the far
-    side of any saddle ``i`` (``s_i`` its path coordinate)."""
-
-    coords: tuple
-    levels: tuple
-
-    def __call__(self, th):
-        return jnp.max(jnp.stack([pc(th) - jnp.asarray(lv, th.dtype)
-                                  for pc, lv in zip(self.coords, self.levels, strict=True)]))
-
-
 def geometry(loss, start, n_modes):
     """Minimum, saddles (predict's search), each saddle's other side, string and path
     coordinate, and the exit past any of them; dt from the largest curvature."""
@@ -144,7 +131,8 @@ def geometry(loss, start, n_modes):
         coords.append(pc)
         levels.append(COMMIT * float(pc(jnp.asarray(other, jnp.result_type(float)))))
         others.append(other)
-    exit = sd.exits.LevelSet(Committed(tuple(coords), tuple(levels)), 0.0)
+    exit = sd.exits.LevelSet(critical.Committed(tuple(coords), jnp.asarray(
+        levels, jnp.result_type(float))), 0.0)
     if getattr(loss, "separable", False):  # each saddle moves one coordinate: a box
         lower, upper = np.full(x_min.size, -np.inf), np.full(x_min.size, np.inf)
         for sad, other in zip(pred.saddles, others, strict=True):
@@ -376,6 +364,7 @@ def plot(out, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     names = list(out["landscapes"])
     fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.8), squeeze=False)
@@ -409,7 +398,15 @@ def plot(out, path):
         ax.set_title(f"{lname}\nΔL = {out['landscapes'][lname]['barrier']:.3g}", fontsize=10)
         ax.set_xlabel("ΔL / T (the formula's exponent)")
         ax.set_xlim(4, 21)
-        ax.set_yscale("log")
+        lo, hi = ax.get_ylim()
+        if hi / max(lo, 1e-300) > 10:  # log where the ratios span decades, plain labels
+            ax.set_yscale("log")
+            decades = np.log10(hi / max(lo, 1e-300))
+            ax.yaxis.set_major_locator(ticker.LogLocator(
+                subs=(1.0,) if decades > 3 else (1.0, 2.0, 5.0)))
+            ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+            ax.yaxis.set_major_formatter(ticker.FuncFormatter(
+                lambda y, _: f"{y:g}" if 1e-3 <= y <= 1e3 else f"{y:.0e}"))
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("simulated / predicted mean escape time")
     fig.suptitle("sd.theory.predict vs simulation (AMS, 95% intervals; grey: ±5%)",

@@ -24,6 +24,9 @@
 
 - ``escape_path(loss, theta0)``: the minimum-energy path out of a basin over its lowest
   saddle (``escape_ams``'s score where the exit gives none).
+- ``basin_exit(loss, theta0)``: a basin's minimum and an exit for any landscape: past any
+  of the saddles bounding it, a fraction ``commit`` of the way down its minimum-energy
+  path (``Committed``, also the splitting score).
 
 All of them take a vector ``x`` (``(d,)``) and run in the default float dtype (use
 ``JAX_ENABLE_X64=1`` for saddles to 1e-8 in the gradient). Above ``DENSE_MAX`` (1 000)
@@ -330,3 +333,55 @@ def escape_path(loss, theta0, *, n_images: int = 32, n_modes: int = 2) -> Path:
     step = 1e-2 * max(1.0, float(np.linalg.norm(s)))
     other = np.asarray(minimize(loss, descend(loss, _vec(s + step * e))), np.float64)
     return string_path(loss, x_min, other, n_images=n_images)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Committed:
+    """``max_i (s_i(θ) − level_i)``: > 0 once a path is past any saddle ``i`` by its
+    ``level_i`` along that saddle's path coordinate ``s_i`` (``PathCoordinate``, 0 at the
+    saddle). With ``exits.LevelSet(committed, 0.0)`` it is an exit and a splitting score."""
+
+    coords: tuple
+    levels: jax.Array
+
+    def __call__(self, theta):
+        s = jnp.stack([pc(theta) for pc in self.coords])
+        return jnp.max(s - self.levels.astype(theta.dtype))
+
+
+def basin_exit(loss, theta0, *, commit: float = 0.8, n_modes: int = 2,
+               n_images: int = 48):
+    """The minimum downhill from ``theta0`` and an exit from its basin, for any landscape:
+    the index-1 saddles bounding the basin (gentlest ascent along ± the ``n_modes`` softest
+    modes, as ``sd.theory.predict`` finds them), for each the minimum on its other side and
+    the minimum-energy path there (``string_path``), and the exit once a path is a fraction
+    ``commit`` (0 < commit < 1) of the way from any saddle down to its other minimum
+    (measured along the path). Past the saddle a path has committed to the other basin, so
+    the mean time to this exit is the transition time Eyring–Kramers speaks of (an exit at
+    the saddle itself is reached in about half that time). Returns ``(x_min, exit)``, the
+    exit an ``exits.LevelSet`` of a :class:`Committed` (its own splitting score). Raises if
+    no saddle is found."""
+    from . import exits as _exits
+    from .theory import landscape as _land
+
+    _checks.real("commit", commit, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    x_min = np.asarray(minimize(loss, theta0), np.float64)
+    saddles = _land._find_saddles(loss, x_min, n_modes, 1e-4, 20_000)
+    if not saddles:
+        raise ValueError("basin_exit: no index-1 saddle found from the minimum near theta0 "
+                         "(raise n_modes, or give the exit yourself)")
+    coords, levels = [], []
+    for s in saddles:
+        e = lowest_modes(loss, s, 1)[1][0]
+        e = e * np.sign(e @ (s - x_min) or 1.0)  # away from x_min
+        step = 1e-2 * max(1.0, float(np.linalg.norm(s)))
+        other = np.asarray(minimize(loss, descend(loss, _vec(s + step * e))), np.float64)
+        path = string_path(loss, x_min, other, n_images=n_images)
+        pc = path_coordinate(path)
+        coords.append(pc)
+        levels.append(commit * float(pc(_vec(other))))
+    dtype = jnp.result_type(float)
+    score = Committed(tuple(coords), jnp.asarray(levels, dtype))
+    return x_min, _exits.LevelSet(score, 0.0)
+

@@ -365,10 +365,24 @@ class MullerBrown(Landscape):
 
     scale: jax.Array = 1.0
     dim = 2
+    # the published minima (Müller & Brown 1979), refined by ``basin``
+    MINIMA = {"A": (-0.558, 1.442), "B": (0.623, 0.028), "C": (-0.050, 0.467)}
 
     def check(self):
         _checks.scalar("scale", self.scale)
         _checks.real("scale", self.scale, positive=True)
+
+    def basin(self, minimum="B", commit=0.8):
+        """``(theta0, exit)``: start at minimum ``A``, ``B`` or ``C`` (refined), exit once a
+        path is ``commit`` of the way from any saddle bounding that basin down to the
+        minimum beyond, along the minimum-energy path — all found, not given, by
+        ``sdesim.critical.basin_exit`` (B: the B–C saddle; C: both saddles; a few seconds,
+        compilation included)."""
+        from . import critical
+
+        if minimum not in self.MINIMA:
+            raise ValueError(f"minimum must be 'A', 'B' or 'C', got {minimum!r}")
+        return critical.basin_exit(self, np.asarray(self.MINIMA[minimum]), commit=commit)
 
     def __call__(self, theta):
         dt = theta.dtype

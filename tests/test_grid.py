@@ -98,3 +98,41 @@ def test_grid_refuses_bad_inputs():
         sd.theory.mfpt_grid(dw, -0.2, th0, ex, [-3.0], [0.5])
     with pytest.raises(ValueError, match="no path can leave"):
         sd.theory.mfpt_grid(dw, 0.2, th0, ex, [-3.0], [-0.5])
+
+
+def test_basin_exit_is_past_the_saddle_and_gives_the_transition_time():
+    # (x² − 1)² + 2y² from near the left minimum: one saddle (0, 0), the other minimum
+    # (1, 0), the path along y = 0: the exit is x > 0.8 (commit 0.8), and the exact mean
+    # time to it (grid) is the 1-D time to 0.8 (1%: the grid's staircase boundary)
+    def loss(th):
+        return (th[0] ** 2 - 1.0) ** 2 + 2.0 * th[1] ** 2
+
+    x_min, exit = sd.critical.basin_exit(loss, np.array([-0.9, 0.1]))
+    np.testing.assert_allclose(x_min, [-1.0, 0.0], atol=1e-5)
+    assert not exit.outside(jnp.asarray([0.78, 0.0], jnp.result_type(float)))
+    assert exit.outside(jnp.asarray([0.82, 0.0], jnp.result_type(float)))
+    assert len(exit.fn.coords) == 1
+    g = sd.theory.mfpt_grid(loss, 0.25, x_min, exit, [-2.5, -2.0], [1.5, 2.0], n=300)
+    exact = sd.theory.mfpt_1d(lambda x: (x[0] ** 2 - 1.0) ** 2, -1.0, 0.8, 0.25)
+    assert g.mean_time == pytest.approx(exact, rel=1e-2)
+    with pytest.raises(ValueError, match="commit"):
+        sd.critical.basin_exit(loss, np.array([-0.9, 0.1]), commit=1.0)
+
+
+@pytest.mark.slow
+def test_muller_brown_basin_comes_from_the_tools(tmp_path):
+    # B is bounded by one saddle (B–C), C by two (B–C and A–C): found, not given
+    mb = sd.landscapes.MullerBrown()
+    for name, n_saddles in (("B", 1), ("C", 2)):
+        theta0, exit = mb.basin(name)
+        np.testing.assert_allclose(theta0, mb.MINIMA[name], atol=2e-3)
+        assert len(exit.fn.coords) == n_saddles
+        assert not exit.outside(jnp.asarray(theta0, jnp.result_type(float)))
+    # and a config needs no [exit]
+    from sdesim import cli
+
+    cfg = tmp_path / "mb.toml"
+    cfg.write_text('[landscape]\nname = "muller_brown"\nminimum = "B"\n[model]\n'
+                   'name = "langevin"\ntemperature = 10.0\n[run]\nn_paths = 8\n'
+                   'dt = 1e-5\nt_max = 0.01\n')
+    assert cli.main(["run", str(cfg), "--check"]) == 0

@@ -25,7 +25,8 @@ LANDSCAPE_KEYS = {"theta0": Key("theta0", "vec"), "dim": Key("dim", "int")}
 LANDSCAPE_KEY_HELP = {"theta0": "a list of numbers: the start; default the basin's minimum",
                       "dim": "an integer: checked against theta0"}
 # allowed values of the string arguments of the built-in basins
-BASIN_CHOICES = {"valley": ("local", "global"), "side": ("left", "right")}
+BASIN_CHOICES = {"valley": ("local", "global"), "side": ("left", "right"),
+                 "minimum": ("A", "B", "C")}
 
 # [model] name = "algorithm": a discrete optimizer of sdesim.optim (an optax
 # transformation from optim.OPTIMIZERS, its hyperparameters from the function's signature)
