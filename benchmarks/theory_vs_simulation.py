@@ -399,9 +399,9 @@ def plot(out, path):
         ax.set_xlabel("ΔL / T (the formula's exponent)")
         ax.set_xlim(4, 21)
         lo, hi = ax.get_ylim()
-        if hi / max(lo, 1e-300) > 10:  # log where the ratios span decades, plain labels
+        decades = np.log10(hi) - np.log10(max(lo, 1e-300))
+        if decades > 1:  # log where the ratios span decades, plain labels
             ax.set_yscale("log")
-            decades = np.log10(hi / max(lo, 1e-300))
             ax.yaxis.set_major_locator(ticker.LogLocator(
                 subs=(1.0,) if decades > 3 else (1.0, 2.0, 5.0)))
             ax.yaxis.set_minor_formatter(ticker.NullFormatter())
