@@ -122,11 +122,7 @@ def geometry(loss, start, n_modes):
     x_min = pred.minimum
     coords, levels, others = [], [], []
     for sad in pred.saddles:
-        e = sad.direction * np.sign(sad.direction @ (sad.point - x_min))  # away from x_min
-        step = 1e-2 * max(1.0, float(np.linalg.norm(sad.point)))
-        other = critical.descend(loss, jnp.asarray(sad.point + step * e,
-                                                   jnp.result_type(float)))
-        other = np.asarray(critical.minimize(loss, other), np.float64)
+        other = critical.minimum_beyond(loss, sad.point, x_min, sad.direction)
         pc = critical.path_coordinate(critical.string_path(loss, x_min, other, n_images=48))
         coords.append(pc)
         levels.append(COMMIT * float(pc(jnp.asarray(other, jnp.result_type(float)))))

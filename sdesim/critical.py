@@ -328,11 +328,18 @@ def escape_path(loss, theta0, *, n_images: int = 32, n_modes: int = 2) -> Path:
                          "score= (a callable) to escape_ams")
     fx = float(loss(_vec(x_min)))
     s = min(saddles, key=lambda p: float(loss(_vec(p))) - fx)
-    e = lowest_modes(loss, s, 1)[1][0]
+    return string_path(loss, x_min, minimum_beyond(loss, s, x_min), n_images=n_images)
+
+
+def minimum_beyond(loss, saddle, x_min, direction=None):
+    """The minimum on the far side of ``saddle`` from ``x_min``: a small step along the
+    saddle's unstable direction (``direction``, default its softest Hessian mode), turned
+    away from ``x_min``, then the gradient flow and ``minimize``."""
+    s = np.asarray(saddle, np.float64)
+    e = lowest_modes(loss, s, 1)[1][0] if direction is None else np.asarray(direction)
     e = e * np.sign(e @ (s - x_min) or 1.0)  # away from x_min
     step = 1e-2 * max(1.0, float(np.linalg.norm(s)))
-    other = np.asarray(minimize(loss, descend(loss, _vec(s + step * e))), np.float64)
-    return string_path(loss, x_min, other, n_images=n_images)
+    return np.asarray(minimize(loss, descend(loss, _vec(s + step * e))), np.float64)
 
 
 @jax.tree_util.register_dataclass
@@ -373,10 +380,7 @@ def basin_exit(loss, theta0, *, commit: float = 0.8, n_modes: int = 2,
                          "(raise n_modes, or give the exit yourself)")
     coords, levels = [], []
     for s in saddles:
-        e = lowest_modes(loss, s, 1)[1][0]
-        e = e * np.sign(e @ (s - x_min) or 1.0)  # away from x_min
-        step = 1e-2 * max(1.0, float(np.linalg.norm(s)))
-        other = np.asarray(minimize(loss, descend(loss, _vec(s + step * e))), np.float64)
+        other = minimum_beyond(loss, s, x_min)
         path = string_path(loss, x_min, other, n_images=n_images)
         pc = path_coordinate(path)
         coords.append(pc)
