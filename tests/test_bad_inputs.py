@@ -234,3 +234,21 @@ def test_random_inputs_give_a_named_error_or_honest_counts(temp, barrier, tilt, 
     t = r.times[r.escaped]
     assert np.all(np.isfinite(t)) and np.all(t <= r.t_max + 1e-12)
     assert np.isfinite(r.rate()) and r.rate() >= 0
+
+
+def test_remembered_input_shapes_never_hide_a_bad_loss():
+    # check_inputs remembers eval_shape results per structure and shapes (a trace is a
+    # tenth of a 2 000-path run): a remembered good loss must not let a bad one through,
+    # and a landscape of another dimension is traced again.
+    from sdesim import engine
+
+    dw, ex = sd.landscapes.DoubleWell(1.0), sd.exits.Halfspace(jnp.ones(1), 0.0)
+    args = (jnp.asarray([-1.0]), ex, 8, 0.01, 1.0, jax.random.key(0))
+    for _ in range(2):  # the second call is a memo hit
+        engine.check_inputs(sd.models.Langevin(0.5), dw, *args)
+    with pytest.raises(ValueError, match="loss must return a scalar"):
+        engine.check_inputs(sd.models.Langevin(0.5), lambda th: 2 * th, *args)
+    f = lambda th: th.sum(axis=0)  # noqa: E731  (its output shape follows the input's)
+    assert engine._eval_shape(engine._call, f, jnp.zeros(3)).shape == ()
+    assert engine._eval_shape(engine._call, f, jnp.zeros((3, 2))).shape == (2,)
+    assert engine._eval_shape(engine._call, f, jnp.zeros(3)).shape == ()
