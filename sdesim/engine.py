@@ -602,6 +602,7 @@ def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll, every=1):
     z, u = _lanes_noise(model, keys, pool.page, d, dtype, use_bridge)  # z: (K, ..., W)
     u = u if use_bridge else jnp.zeros((width,), dtype)
     step0 = pool.page * NOISE_PAGE
+    ax = _lane_axis(pool.state)
 
     def body(carry, xs):
         state, surv, mark = carry
@@ -614,7 +615,8 @@ def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll, every=1):
                                                     dt, zj, use_bridge, check)
             return new, surv, gone | bad, bad
 
-        new, surv, out, bad = jax.vmap(lane_step, (0, 0, 0, 0, -1))(state, surv, u, t, zj)
+        new, surv, out, bad = jax.vmap(lane_step, (ax, 0, 0, 0, -1), (ax, 0, 0, 0))(
+            state, surv, u, t, zj)
         # mark: NOISE_PAGE until the first exit, then its offset j (-1 - j if the state
         # was non-finite). Exits past n_max are dropped in _finish_page. Lanes that already
         # exited keep stepping (their state is discarded at the page end); freezing them
@@ -622,10 +624,29 @@ def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll, every=1):
         hit = (mark == NOISE_PAGE) & out
         return (new, surv, jnp.where(hit, jnp.where(bad, -1 - j, j), mark)), None
 
-    init = (pool.state, jnp.ones((width,), dtype), jnp.full((width,), NOISE_PAGE, jnp.int32))
+    state = pool.state
+    if ax == -1:
+        state = jax.tree_util.tree_map(lambda x: jnp.moveaxis(x, 0, -1), state)
+    init = (state, jnp.ones((width,), dtype), jnp.full((width,), NOISE_PAGE, jnp.int32))
     (state, _, mark), _ = jax.lax.scan(body, init, (jnp.arange(NOISE_PAGE, dtype=jnp.int32), z),
                                        unroll=unroll)
+    if ax == -1:
+        state = jax.tree_util.tree_map(lambda x: jnp.moveaxis(x, -1, 0), state)
     return state, mark
+
+
+def _lane_axis(state):
+    """Where a page keeps the lanes in each state leaf: last (-1, the minor axis, as in the
+    noise) when the largest leaf holds 2 to 20 numbers per lane, else first (0). The
+    arithmetic of a step then runs along the lanes instead of along a short d; results
+    are bit for bit the same. Measured (sd.escape, SGD with Hessian noise on d-dim
+    Styblinski–Tang, box exit with bridge, old ÷ new wall time on this 2-core CPU): d = 2,
+    4, 6, 10, 12, 16, 20: 1.06, 1.06, 1.18, 1.6, 1.6, 1.05, 1.11 (Momentum in 10-D: 1.6);
+    d = 1 (the 1-D double well), 24, 32, 50, 200 and a 2 410-parameter network are 3–13%
+    slower lanes-last, so they keep the lanes first."""
+    per_lane = max((math.prod(x.shape[1:]) for x in jax.tree_util.tree_leaves(state)),
+                   default=1)
+    return -1 if 2 <= per_lane <= 20 else 0
 
 
 def _finish_page(pool, state, mark, state0, n_max):
