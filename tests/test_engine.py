@@ -36,6 +36,30 @@ def test_prefix_property_and_lane_count_do_not_change_paths():
     np.testing.assert_array_equal(big.times, wide.times)
 
 
+@pytest.mark.parametrize("model", [sd.models.SGD(1.0, sd.noise.hessian(2.0, floor=4.0)),
+                                   sd.models.Momentum(1.0, 0.9, sd.noise.hessian(0.5,
+                                                                                 floor=4.0))])
+def test_lanes_minor_pages_do_not_change_paths(model, monkeypatch):
+    # With 2-20 numbers per lane a page keeps the lanes as the minor axis of the state
+    # (engine._lane_axis); the paths must be those of the lanes-first layout, whatever the
+    # pool width (3-D Styblinski-Tang, box exit with the bridge, one and two state leaves).
+    from sdesim import engine
+
+    st = sd.landscapes.StyblinskiTang(3, 1.0, 1.0)
+    th0, ex = st.basin("local")
+
+    def go(**kw):
+        return sd.escape(model, st, th0, ex, n_paths=200, dt=0.002, t_max=20.0,
+                         key=jax.random.key(4), progress=False, **kw)
+
+    minor = go()
+    assert engine._lane_axis(engine.jax.vmap(model.init)(jnp.zeros((2, 3)))) == -1
+    assert 0 < int(minor.escaped.sum()) < 200  # some escape, some are censored
+    np.testing.assert_array_equal(minor.times, go(lanes=7).times)
+    monkeypatch.setattr(engine, "_lane_axis", lambda state: 0)
+    np.testing.assert_array_equal(minor.times, go(lanes=64).times)
+
+
 def test_accelerator_settings_do_not_change_paths(monkeypatch):
     # On accelerators the engine unrolls the page loop 8 steps per iteration and does not
     # compact narrow pools (_page_unroll, _next_width); neither may change a path. Forced
