@@ -172,10 +172,6 @@ def _call_outside(exit, theta):
     return exit.outside(theta)
 
 
-def _call_init(model, theta):
-    return model.init(theta)
-
-
 def check_inputs(model, loss, theta0, exit, n_paths, dt, t_max, key):
     """All input checks of ``escape``/``simulate``, on the host, before anything is traced
     or compiled. Returns ``(n_paths, theta0 as an array, exit, key)``; raises
