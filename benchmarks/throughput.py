@@ -19,7 +19,7 @@ on this shared machine hits them alike. The bare scans step the same model with
 * "bulk noise, 100-step blocks": ``jax.random.normal(k, (100, n, d))`` per block of 100
   steps, an inner scan over the block (the limit as issue 18 wrote it);
 * "bulk, lanes minor": the same draw as ``(100, d, n)``, vmapped over the last axis, so a
-  step's arithmetic runs along the lanes (in 10-D 4–5× faster than ``(100, n, d)``);
+  step's arithmetic runs along the lanes (in 10-D 4× faster than ``(100, n, d)``);
 * "... cache-sized blocks": blocks of at most 2¹⁶ numbers (at 10⁵ paths a
   ``(100, 10⁵)`` draw does not stay in cache);
 * "... engine's lane width": the paths in groups of the engine's pool width, one after
@@ -99,7 +99,7 @@ def make_bare_scan(spec, n, n_steps, noise="engine", block=BLOCK, group=None,
     ``group`` (bulk only): the paths run as ceil(n/group) groups of ``group`` lanes one
     after the other (``lax.map``), as the engine's pool does; every lane-step counts.
     ``lanes_minor`` (bulk only): draw ``(block, d, n)`` and vmap over the last axis, so
-    that a step's arithmetic runs along the lanes (5× faster in 10-D on this CPU: the
+    that a step's arithmetic runs along the lanes (4× faster in 10-D on this CPU: the
     engine's noise has that layout; ``(block, n, d)`` vectorizes over d = 10 only)."""
     model, loss = spec["model"], spec["loss"]
     th0 = jnp.asarray(spec["theta0"], jnp.result_type(float))
@@ -403,6 +403,36 @@ def unroll_sweep(n, values, repeats):
     return rows
 
 
+def layout_sweep(dims, repeats, n=2000):
+    """sd.escape with the page's lanes first vs last in the state (``engine._lane_axis``;
+    results do not depend on it) on ``styblinski(dim=d)``: old ÷ new wall time per d. The
+    jit cache does not see a patched ``_lane_axis``, so each setting is timed in its own
+    block after ``jax.clear_caches()`` and a warm-up; two blocks per setting, alternating."""
+    rows, default = [], engine._lane_axis
+    try:
+        for d in dims:
+            spec = styblinski(dim=d, t_max=100.0 if d > 20 else 1e3)
+            best = {}
+            for _ in range(2):
+                for name, fn in (("first", lambda state: 0), ("last", lambda state: -1)):
+                    engine._lane_axis = fn
+                    jax.clear_caches()
+                    run_sdesim(spec, n, jax.random.key(1))
+                    t, _ = best_of(lambda i, s=spec: run_sdesim(s, n, jax.random.key(1)),
+                                   repeats)
+                    best[name] = min(best.get(name, np.inf), t)
+            engine._lane_axis = default
+            pick = "last" if default(jax.vmap(spec["model"].init)(
+                jnp.zeros((2, d)))) == -1 else "first"
+            rows.append(dict(d=d, first=best["first"], last=best["last"], default=pick))
+            print(f"d = {d:3d}: lanes first {best['first']:.3f} s, last {best['last']:.3f} s,"
+                  f" first ÷ last {best['first'] / best['last']:.2f}; the engine uses "
+                  f"{pick}", flush=True)
+    finally:
+        engine._lane_axis = default
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--paths", type=int, nargs="+", default=[2000],
@@ -417,6 +447,9 @@ def main(argv=None):
                     help="only the 1-D pool-width sweep at these widths (bridge on/off)")
     ap.add_argument("--unroll", type=int, nargs="*", default=None,
                     help="only the page-loop unroll sweep at these values (both problems)")
+    ap.add_argument("--layout", type=int, nargs="*", default=None,
+                    help="only the lanes-first vs lanes-last page layout at these d "
+                    "(Styblinski-Tang, SGD, Hessian noise, box exit)")
     ap.add_argument("--chunks", action="store_true",
                     help="only the per-chunk time breakdown of the 1-D run")
     args = ap.parse_args(argv)
@@ -425,6 +458,8 @@ def main(argv=None):
         return chunk_breakdown(double_well(), n, args.repeats)
     if args.unroll:
         return unroll_sweep(n, args.unroll, args.repeats)
+    if args.layout:
+        return layout_sweep(args.layout, args.repeats)
     if args.lanes:
         return lanes_sweep(double_well(), n, args.lanes, args.repeats)
     dev = jax.devices()[0]

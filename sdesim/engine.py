@@ -635,11 +635,14 @@ def _lane_axis(state):
     """Where a page keeps the lanes in each state leaf: last (-1, the minor axis, as in the
     noise) when the largest leaf holds 2 to 20 numbers per lane, else first (0). The
     arithmetic of a step then runs along the lanes instead of along a short d; results
-    are bit for bit the same. Measured (sd.escape, SGD with Hessian noise on d-dim
-    Styblinski–Tang, box exit with bridge, old ÷ new wall time on this 2-core CPU): d = 2,
-    4, 6, 10, 12, 16, 20: 1.06, 1.06, 1.18, 1.6, 1.6, 1.05, 1.11 (Momentum in 10-D: 1.6);
-    d = 1 (the 1-D double well), 24, 32, 50, 200 and a 2 410-parameter network are 3–13%
-    slower lanes-last, so they keep the lanes first."""
+    are bit for bit the same. ``python benchmarks/throughput.py --layout 1 2 6 10 20 24 50
+    --repeats 3`` (SGD with Hessian noise on d-dim Styblinski–Tang, box exit with bridge,
+    2 000 paths, lanes-first ÷ lanes-last wall time on this 2-core CPU; each setting in its
+    own block, so noisier than an interleaved comparison): 1.10, 1.28, 1.19, 1.28, 1.02,
+    1.21, 0.92. The 2–20 rule came from timing the two engine versions alternately in one
+    process (ad hoc, not kept): d = 2–20 1.05–1.6× faster lanes-last (10-D 1.6×, also for
+    Momentum); the 1-D double well, d = 24, 32, 50, 200 and a 2 410-parameter network 3–13%
+    slower. The two disagree at d = 1 and 24; the rule is left as it is."""
     per_lane = max((math.prod(x.shape[1:]) for x in jax.tree_util.tree_leaves(state)),
                    default=1)
     return -1 if 2 <= per_lane <= 20 else 0
