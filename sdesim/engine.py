@@ -514,6 +514,25 @@ def _lane_words(key_data, n, dtype):
     return jnp.stack([b1, b2], axis=1).reshape(2 * n_hash, -1)[:n]
 
 
+def _fold_in(keys, data):
+    """``jax.random.fold_in`` lane by lane (``keys`` one key or ``(W,)`` keys, ``data``
+    ``(W,)`` integers), bit for bit. Threefry keys take the unrolled ``_threefry2x32``:
+    the primitive's CPU lowering is a rolled while loop of ~40 small kernels, paid twice
+    per page (path key, page key), which on a pool of 31 lanes cost more than the page's
+    64 steps. ``fold_in(k, x)`` is the hash of the counter pair ``(0, uint32(x))`` under
+    ``k``."""
+    data = jnp.asarray(data)
+    if str(jax.random.key_impl(keys)) != "threefry2x32":
+        return jax.vmap(jax.random.fold_in, (None if keys.ndim == 0 else 0, 0))(keys, data)
+    kd = jax.random.key_data(keys)
+    x = data.astype(jnp.uint32)
+    b1, b2 = _threefry2x32(kd[..., 0], kd[..., 1], jnp.zeros_like(x), x)
+    # the barrier keeps XLA from fusing this hash into every use of the key (it would
+    # recompute it per random word of the page)
+    out = jax.lax.optimization_barrier(jnp.stack([b1, b2], axis=-1))
+    return jax.random.wrap_key_data(out, impl="threefry2x32")
+
+
 def _lanes_noise(model, keys, pages, d, dtype, bridge):
     """The page noise of ``W`` lanes at once: lane ``i`` draws page ``pages[i]`` of the
     path whose key is ``keys[i]`` (``fold_in(key, path)``). Returns ``z`` of shape
@@ -521,7 +540,7 @@ def _lanes_noise(model, keys, pages, d, dtype, bridge):
     at a time, inside the step's fused loop: a transpose of the whole page cost two extra
     passes over it), and the bridge uniforms ``(W,)`` (None without the bridge); the same
     numbers as ``_page_noise`` lane by lane."""
-    k = jax.vmap(jax.random.fold_in)(keys, pages)
+    k = _fold_in(keys, pages)
     shape = (NOISE_PAGE, *model.noise_shape(d))
     if not _engine_normals(model, k):
         kz, ku = jax.vmap(jax.random.split, out_axes=1)(k)
@@ -594,7 +613,7 @@ def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll, every=1):
     dtype = dt.dtype
     width = pool.path.shape[0]
     use_bridge = bridge and hasattr(exit, "cross_prob")
-    keys = jax.vmap(lambda p: jax.random.fold_in(key, pool.first + p))(pool.path)
+    keys = _fold_in(key, pool.first + pool.path)
     z, u = _lanes_noise(model, keys, pool.page, d, dtype, use_bridge)  # z: (K, ..., W)
     u = u if use_bridge else jnp.zeros((width,), dtype)
     step0 = pool.page * NOISE_PAGE
@@ -611,12 +630,19 @@ def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll, every=1):
                                                     dt, zj, use_bridge, check)
             return new, surv, gone | bad, bad
 
-        new, surv, out, bad = jax.vmap(lane_step, (ax, 0, 0, 0, -1), (ax, 0, 0, 0))(
+        new, surv_new, out, bad = jax.vmap(lane_step, (ax, 0, 0, 0, -1), (ax, 0, 0, 0))(
             state, surv, u, t, zj)
         # mark: NOISE_PAGE until the first exit, then its offset j (-1 - j if the state
         # was non-finite). Exits past n_max are dropped in _finish_page. Lanes that already
         # exited keep stepping (their state is discarded at the page end); freezing them
         # would cost a select per state leaf per step.
+        if use_bridge:
+            # one carry for the survival and the first exit (XLA CPU runs each carried
+            # array's update as its own kernel, ~0.1 µs each per step): ``surv`` >= 0
+            # while the lane is in, then ``_GONE - j`` (``_BAD - j`` if non-finite).
+            code = jnp.where(bad, _BAD - j, _GONE - j).astype(dtype)
+            return (new, jnp.where(surv < 0, surv, jnp.where(out, code, surv_new)),
+                    mark), None
         hit = (mark == NOISE_PAGE) & out
         return (new, surv, jnp.where(hit, jnp.where(bad, -1 - j, j), mark)), None
 
@@ -624,11 +650,17 @@ def _run_page(model, loss, exit, key, pool, dt, d, bridge, unroll, every=1):
     if ax == -1:
         state = jax.tree_util.tree_map(lambda x: jnp.moveaxis(x, 0, -1), state)
     init = (state, jnp.ones((width,), dtype), jnp.full((width,), NOISE_PAGE, jnp.int32))
-    (state, _, mark), _ = jax.lax.scan(body, init, (jnp.arange(NOISE_PAGE, dtype=jnp.int32), z),
-                                       unroll=unroll)
+    (state, surv, mark), _ = jax.lax.scan(
+        body, init, (jnp.arange(NOISE_PAGE, dtype=jnp.int32), z), unroll=unroll)
     if ax == -1:
         state = jax.tree_util.tree_map(lambda x: jnp.moveaxis(x, -1, 0), state)
+    if use_bridge:
+        s = surv.astype(jnp.int32)  # exact: the codes are small integers
+        mark = jnp.where(surv < 0, jnp.where(s > _BAD, _GONE - s, s - _BAD - 1), NOISE_PAGE)
     return state, mark
+
+
+_GONE, _BAD = -1, -1 - 2 * NOISE_PAGE  # the survival carry's exit codes (see _run_page)
 
 
 def _lane_axis(state):

@@ -188,7 +188,7 @@ def _advance(params, lanes, max_pages, min_live, *, d, bridge, impl, signature):
 
     def page_fn(lanes):
         keys = jax.random.wrap_key_data(lanes.key, impl=impl)
-        z, u = _engine._lanes_noise(model, jax.vmap(jax.random.fold_in, (0, None))(keys, 0),
+        z, u = _engine._lanes_noise(model, _engine._fold_in(keys, jnp.zeros_like(lanes.page)),
                                     lanes.page, d, dtype, use_bridge)
         u = u if use_bridge else jnp.zeros(lanes.step.shape, dtype)
 

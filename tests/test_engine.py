@@ -310,3 +310,20 @@ def test_hessian_noise_that_vanishes_on_the_way_out_is_warned_about():
     for model in (sd.models.Momentum(0.1, 0.9, sd.noise.hessian(2.0)),
                   sd.models.SGDLevy(0.1, 1.5, sd.noise.hessian(2.0))):
         assert sd.engine.noise_vanishes(model, dw, th0, ex) is None, model
+
+
+@pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])
+def test_lane_fold_in_is_jax_fold_in(impl):
+    # the engine's lane-wise fold_in (an unrolled threefry hash for threefry keys) must be
+    # jax.random.fold_in bit for bit: it defines every path's random stream
+    from sdesim import engine
+
+    data = jnp.array([0, 1, 2, 63, 500, 65535, 2**31 - 1, -1, -7], jnp.int32)
+    key = jax.random.key(12345, impl=impl)
+    keys = jax.random.split(key, data.shape[0])
+    want_one = jax.vmap(jax.random.fold_in, (None, 0))(key, data)
+    want_many = jax.vmap(jax.random.fold_in)(keys, data)
+    np.testing.assert_array_equal(jax.random.key_data(engine._fold_in(key, data)),
+                                  jax.random.key_data(want_one))
+    np.testing.assert_array_equal(jax.random.key_data(engine._fold_in(keys, data)),
+                                  jax.random.key_data(want_many))
