@@ -380,6 +380,110 @@ def chunk_breakdown(spec, n, repeats):
     return dict(total=total, chunks=chunks)
 
 
+def _computations(hlo):
+    """{name: instruction lines} of an optimized HLO module's text."""
+    comps, name = {}, None
+    for line in hlo.splitlines():
+        if line and not line.startswith(" ") and "{" in line and not line.startswith("HloModule"):
+            name = line.split()[1 if line.startswith("ENTRY") else 0].lstrip("%")
+            comps[name] = []
+        elif name and line.startswith("  "):
+            comps[name].append(line.strip())
+    return comps
+
+
+_QUIET = ("parameter(", "get-tuple-element(", "constant(", "tuple(", "bitcast(")
+
+
+def _kernels_per_step(hlo, trip=None):
+    """The kernels one iteration of the innermost ``while`` with trip count ``trip``
+    (else the largest) runs: its body's and its condition's instructions other than
+    parameters, tuple plumbing, constants and bitcasts (each one a kernel launch of XLA
+    CPU's thunk runtime: fusions, copies, scalar ops)."""
+    import re
+
+    comps = _computations(hlo)
+    loops = []
+    for lines in comps.values():
+        for ln in lines:
+            m = re.search(r"while\(.*condition=%?([\w.\-]+), body=%?([\w.\-]+)", ln)
+            if m:
+                n = re.search(r'"known_trip_count":\{"n":"(\d+)"', ln)
+                loops.append((int(n.group(1)) if n else -1, m.group(1), m.group(2)))
+    inner = [lp for lp in loops if not any("while(" in ln for ln in comps[lp[2]])]
+    pick = [lp for lp in inner if lp[0] == trip] if trip else inner
+    n, cond, body = max(pick or inner)
+    ops = []
+    for part, label in ((body, "body"), (cond, "condition")):
+        for ln in comps[part]:
+            rhs = ln.split(" = ", 1)[-1]
+            if ln.startswith("ROOT %tuple") or any(q in rhs.split(" ", 1)[-1][:40] for q in _QUIET):
+                continue
+            m = re.match(r"(ROOT )?%([\w.\-]+) = (\S+) (\w[\w\-]*)\(", ln)
+            if m:
+                ops.append((label, m.group(4), m.group(2), m.group(3)))
+    return n, ops
+
+
+def _carry_cost(widths=(31, 500), repeats=5):
+    """ns per step of a 64-step lax.scan over ``w`` lanes whose body updates one carried
+    array, vs three (the same arithmetic plus a survival and a first-exit carry): what
+    one more kernel per step costs on this CPU."""
+    out = {}
+    for w in widths:
+        x, z = jnp.full((w,), -1.0), jnp.full((64, w), 0.01)
+
+        def one(x, z):
+            return jax.lax.scan(lambda x, zj: (x - 0.01 * x * (x * x - 1) + zj, None), x, z)[0]
+
+        def three(x, z):
+            def body(c, zj):
+                x, s, m = c
+                y = x - 0.01 * x * (x * x - 1) + zj
+                s = s * (1 - jnp.exp(-2 * jnp.maximum(-x, 0) * jnp.maximum(-y, 0)))
+                return (y, s, jnp.where((m == 64) & (y > 0), 3, m)), None
+            return jax.lax.scan(body, (x, jnp.ones_like(x), jnp.full(x.shape, 64)), z)[0]
+
+        for name, f in (("one carry", jax.jit(one)), ("three carries", jax.jit(three))):
+            jax.block_until_ready(f(x, z))
+            t, _ = best_of(lambda i, f=f, x=x, z=z: [jax.block_until_ready(f(x, z))
+                                                     for _ in range(200)],
+                           repeats)
+            out[(w, name)] = t / 200 / 64 * 1e9
+    return out
+
+
+def kernel_report(spec, n, repeats):
+    """Kernels per step of the engine's page loop (its compiled program for the first
+    chunk) and of the same-noise bare scan, from the optimized HLO, and what one more
+    kernel per step costs (``_carry_cost``)."""
+    grab, advance = {}, engine._advance
+
+    def spy(params, pool, max_pages, **kw):
+        if "hlo" not in grab:
+            grab["hlo"] = advance.lower(params, pool, max_pages, **kw).compile() \
+                .compiled.as_text()
+        return advance(params, pool, max_pages, **kw)
+
+    engine._advance = spy
+    try:
+        res = run_sdesim(spec, n, jax.random.key(0))
+    finally:
+        engine._advance = advance
+    scan = make_bare_scan(spec, n, max(1, int(round(res.useful_steps / n))), "engine")
+    bare = scan.lower(jax.random.key(0)).compile().as_text()
+    for label, hlo, trip in (("sd.escape page loop", grab["hlo"], engine.NOISE_PAGE),
+                             ("bare scan (same noise)", bare, None)):
+        _, ops = _kernels_per_step(hlo, trip)
+        print(f"{label}: {len(ops)} kernels per step")
+        for part, op, name, shape in ops:
+            print(f"  {part:9s} {op:10s} {name:28s} {shape}")
+    cost = _carry_cost(repeats=repeats)
+    for (w, name), ns in cost.items():
+        print(f"64-step scan, {w:4d} lanes, {name:13s}: {ns:6.0f} ns per step")
+    return dict(cost={f"{w} lanes, {name}": ns for (w, name), ns in cost.items()})
+
+
 def unroll_sweep(n, values, repeats):
     """sd.escape with the page loop unrolled ``u`` steps per iteration (the engine picks
     ``engine._page_unroll(platform)``; results do not depend on it), both problems,
@@ -452,10 +556,15 @@ def main(argv=None):
                     "(Styblinski-Tang, SGD, Hessian noise, box exit)")
     ap.add_argument("--chunks", action="store_true",
                     help="only the per-chunk time breakdown of the 1-D run")
+    ap.add_argument("--kernels", action="store_true",
+                    help="only the kernels per step of the 1-D page loop and bare scan "
+                    "(optimized HLO) and what one more kernel per step costs")
     args = ap.parse_args(argv)
     n = args.paths[0]
     if args.chunks:
         return chunk_breakdown(double_well(), n, args.repeats)
+    if args.kernels:
+        return kernel_report(double_well(), n, args.repeats)
     if args.unroll:
         return unroll_sweep(n, args.unroll, args.repeats)
     if args.layout:

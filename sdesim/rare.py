@@ -52,6 +52,7 @@ from . import pytrees as _pytrees
 K = _engine.NOISE_PAGE
 # lane outcomes of one advance
 RUNNING, UP, DOWN, EXITED, CAPPED, DIVERGED = 0, 1, 2, 3, 4, 5
+_STEPS = 8  # > every outcome code: the kernel's carry packs outcome + 8·steps
 # noise tags of the direct run, the AMS start and the level-finding run
 _TAG_DIRECT, _TAG_INIT, _TAG_LEVELS = 1 << 20, 1 << 21, 1 << 22
 
@@ -192,30 +193,43 @@ def _advance(params, lanes, max_pages, min_live, *, d, bridge, impl, signature):
                                     lanes.page, d, dtype, use_bridge)
         u = u if use_bridge else jnp.zeros(lanes.step.shape, dtype)
 
-        def lane_step(state, step, surv, status, best, uj, up, down, zj):
-            t = step.astype(dtype) * dt
-            new, y, surv, gone, bad = _engine.step_and_test(model, loss, exit, state, surv,
+        def lane_step(state, c, best, uj, up, down, step0, j, zj):
+            # ``c``: the bridge survival (>= 0) while the lane runs, then ``-1 - code``
+            # with ``code = outcome + 8·(steps run in this page)``: one carried array
+            # for survival, outcome and step (XLA CPU runs each carried array's update
+            # as its own kernel every step)
+            run = ~(c < 0)
+            t = (step0 + j).astype(dtype) * dt
+            new, y, surv, gone, bad = _engine.step_and_test(model, loss, exit, state, c,
                                                             uj, t, dt, zj, use_bridge)
             s = score(y)
             new_status = jnp.where(bad, DIVERGED, jnp.where(gone, EXITED, jnp.where(
                 s > up, UP, jnp.where(s <= down, DOWN, RUNNING))))
-            run = status == RUNNING
             keep = lambda a, b: jnp.where(run, a, b)
             state = jax.tree_util.tree_map(keep, new, state)
-            # a diverged lane keeps the largest score it reached while finite
-            best = jnp.where(run & ~bad, jnp.where(gone, jnp.inf, jnp.maximum(best, s)), best)
-            return (state, jnp.where(run, step + 1, step), surv,
-                    jnp.where(run, new_status, status), best)
+            # a diverged lane keeps the largest score it reached while finite; one that
+            # left through the exit gets +inf at the page end (kept apart from ``gone``
+            # here, so the bridge's exp is computed in one kernel, not two)
+            best = jnp.where(run & ~bad, jnp.maximum(best, s), best)
+            code = (-1 - (new_status + _STEPS * (j + 1))).astype(dtype)
+            return state, jnp.where(run, jnp.where(new_status == RUNNING, surv, code), c), best
 
-        def body(carry, zj):
-            state, step, surv, status, best = carry
-            out = jax.vmap(lane_step, (0,) * 8 + (-1,))(state, step, surv, status, best, u,
-                                                         lanes.up, lanes.down, zj)
+        def body(carry, xs):
+            state, c, best = carry
+            j, zj = xs
+            out = jax.vmap(lane_step, (0,) * 7 + (None, -1))(state, c, best, u, lanes.up,
+                                                             lanes.down, lanes.step, j, zj)
             return out, None
 
-        surv0 = jnp.ones(lanes.step.shape, dtype)
-        (state, step, _, status, best), _ = jax.lax.scan(
-            body, (lanes.state, lanes.step, surv0, lanes.status, lanes.best), z)
+        c0 = jnp.where(lanes.status == RUNNING, jnp.ones((), dtype),
+                       (-1 - lanes.status).astype(dtype))
+        (state, c, best), _ = jax.lax.scan(
+            body, (lanes.state, c0, lanes.best), (jnp.arange(K, dtype=jnp.int32), z))
+        code = (-1 - c).astype(jnp.int32)  # exact: small integers
+        stopped = c < 0
+        status = jnp.where(stopped, code % _STEPS, RUNNING)
+        step = lanes.step + jnp.where(stopped, code // _STEPS, K)
+        best = jnp.where(status == EXITED, jnp.inf, best)
         page = lanes.page + 1
         status = jnp.where((status == RUNNING) & (page >= max_pages), CAPPED, status)
         lanes = dataclasses.replace(lanes, state=state, step=step, page=page,
