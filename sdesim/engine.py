@@ -1048,7 +1048,7 @@ def _run_block(first_path, n_paths, *, params, d, lanes, progress, devs, bridge,
     while True:
         shrink_at = _next_width(width, d, platform) or -1
         t0 = _time.perf_counter()
-        pool, counts = _advance(params, pool, jnp.asarray(pages, jnp.int32), mesh=mesh, d=d,
+        pool, counts = _advance(params, pool, np.asarray(pages, np.int32), mesh=mesh, d=d,
                                 bridge=bridge, shrink_at=shrink_at, unroll=unroll, every=every,
                                 signature=signature)
         counts = np.asarray(counts)  # (devices, [pages run, busy, escaped])
