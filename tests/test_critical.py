@@ -209,3 +209,32 @@ def test_critical_points_above_the_dense_limit_use_hessian_vector_products(monke
     s = np.asarray(cr.saddle_from_minimum(loss, x_min, q[:, 0], dt=0.02, steps=2000))
     np.testing.assert_allclose(s, 0.0, atol=2e-4)
     assert cr.morse_index(loss, s) == 1 and cr.morse_index(loss, x_min) == 0
+
+
+@pytest.mark.parametrize("d", [2, 20])
+def test_path_coordinate_is_the_arc_length_of_the_nearest_point(d):
+    # against a brute-force NumPy projection on every segment, in both of its code paths
+    # (coordinate by coordinate up to d = 16, reductions above); tolerance: rounding of
+    # arc lengths of size ~3 (d = 2) to ~10 (d = 20), relative. Points from a fixed seed
+    # are never equidistant from two segments to within rounding here (checked below);
+    # NaN in, NaN out (never a finite score, never +inf).
+    rng = np.random.default_rng(0)
+    images = np.cumsum(rng.normal(size=(12, d)), axis=0)
+    pc = cr.path_coordinate(images, at_saddle=False)
+    pts = images[:-1] + rng.uniform(size=(200, 1, 1)) * (images[1:] - images[:-1]) \
+        + 0.3 * rng.normal(size=(200, 11, d))
+    pts = pts.reshape(-1, d)[:300]
+    a, ab = images[:-1], np.diff(images, axis=0)
+    t = np.clip(np.einsum("pid,id->pi", pts[:, None] - a, ab) / np.sum(ab**2, 1), 0, 1)
+    dist = np.sum((a + t[..., None] * ab - pts[:, None]) ** 2, axis=2)
+    order = np.sort(dist, axis=1)
+    clear = order[:, 1] - order[:, 0] > 1e-3 * (1 + order[:, 0])
+    i = np.argmin(dist, axis=1)
+    start = np.concatenate([[0.0], np.cumsum(np.linalg.norm(ab, axis=1))[:-1]])
+    want = start[i] + t[np.arange(len(i)), i] * np.linalg.norm(ab, axis=1)[i]
+    got = np.asarray(jax.vmap(pc)(jnp.asarray(pts, jnp.result_type(float))))
+    tol = 1e-13 if X64 else 2e-6  # a few ulps of the arc lengths (measured 1e-7 / 4e-16)
+    assert clear.sum() > 250
+    err = np.abs(got[clear] - want[clear]) / (1 + np.abs(want[clear]))
+    assert err.max() < tol, err.max()
+    assert np.isnan(float(pc(jnp.full(d, jnp.nan))))
