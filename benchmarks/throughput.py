@@ -34,6 +34,11 @@ bridge costs). Lane utilization = useful ÷ executed lane-steps. Progress overhe
 same run with and without the tqdm bar.
 
     python benchmarks/throughput.py [--paths 2000 100000] [--repeats 5] [--json out.json]
+    python benchmarks/throughput.py --chunks | --kernels | --lanes W ... | --unroll U ...
+        | --layout D ...   (one diagnostic each: time per jitted chunk of the 1-D run;
+        kernels per step of its page loop and of the bare scan, from the optimized HLO,
+        and what one more carried array costs; pool widths; page-loop unrolling; page
+        layout by dimension)
 
 At 10⁵ paths diffrax and NumPy run 2 000 of them (their path-steps/s does not grow with
 more paths on this CPU; minutes per repeat otherwise).
