@@ -189,8 +189,11 @@ def simulate(model, geo, args, key, direct_paths, predicted):
     ams = sd.escape_ams(model, loss, geo["x_min"], geo["exit"], dt=geo["dt"], key=key,
                         n_replicas=args.replicas, n_runs=args.runs)
     lo, hi = ams.mean_time_ci()
+    # failed: trial paths that reached neither the basin nor the exit within escape_ams's
+    # t_max; they count as failures to escape, so the time can only be too long
     row["ams"] = dict(mean=float(ams.mean_time()), ci=[float(lo), float(hi)],
-                      p=float(ams.p), seconds=time.perf_counter() - t0)
+                      p=float(ams.p), failed=int(ams.failed),
+                      seconds=time.perf_counter() - t0)
     if direct_paths:
         t0 = time.perf_counter()
         r = sd.escape(model, loss, geo["x_min"], geo["exit"], n_paths=direct_paths,
@@ -228,6 +231,9 @@ def main(argv=None):
     ap.add_argument("--table", action="store_true", help="print the JSON as a Markdown table")
     ap.add_argument("--merge", action="store_true", help="add these rows to the JSON's "
                     "(same settings; e.g. --models Adai Adam after a run of the others)")
+    ap.add_argument("--merge-from", nargs="+", default=None, metavar="JSON",
+                    help="add the rows of these JSON files (other runs' --out, or their "
+                    ".partial.json) to --out's JSON, then redraw")
     ap.add_argument("--grid", action="store_true", help="add the exact (grid) mean time to "
                     "the JSON's Langevin rows of the 2-D landscapes, then redraw")
     args = ap.parse_args(argv)
@@ -250,6 +256,19 @@ def main(argv=None):
                       f"{row['exact']['seconds']:.1f} s), AMS {a['mean']:.4g} "
                       f"[{a['ci'][0]:.4g}, {a['ci'][1]:.4g}], Eyring–Kramers "
                       f"{row['predicted']:.4g}", flush=True)
+        with open(args.out + ".json", "w") as f:
+            json.dump(out, f, indent=1)
+        plot(out, args.out + ".png")
+        return table(out)
+    if args.merge_from:
+        with open(args.out + ".json") as f:
+            out = json.load(f)
+        for path in args.merge_from:
+            with open(path) as f:
+                new = json.load(f)
+            merge_rows(out, new)
+            print(f"merged {path}: {sum(len(e['rows']) for e in new['landscapes'].values())}"
+                  " rows", flush=True)
         with open(args.out + ".json", "w") as f:
             json.dump(out, f, indent=1)
         plot(out, args.out + ".png")
@@ -282,7 +301,8 @@ def main(argv=None):
                 sim = simulate(model, geo, args, key,
                                args.direct if beta <= args.direct_beta else 0, p.mean_time)
                 row = dict(model=mname, beta=beta, predicted=p.mean_time,
-                           formula=p.formula, temperature=p.temperature, **sim)
+                           formula=p.formula, temperature=p.temperature,
+                           replicas=args.replicas, runs=args.runs, **sim)
                 row["ratio"] = p.mean_time / sim["ams"]["mean"]
                 ex = exact(model, geo, lname)
                 if ex is not None:
@@ -305,18 +325,28 @@ def main(argv=None):
     if args.merge:
         with open(args.out + ".json") as f:
             old = json.load(f)
-        for lname, entry in out["landscapes"].items():
-            prev = old["landscapes"].setdefault(lname, dict(entry, rows=[]))
-            keep = {(r["model"], r["beta"]) for r in entry["rows"]}
-            prev["rows"] = [r for r in prev["rows"] if (r["model"], r["beta"]) not in keep] \
-                + entry["rows"]
-        old["seconds"] = old.get("seconds", 0.0) + out["seconds"]
+        merge_rows(old, out)
         out = old
     with open(args.out + ".json", "w") as f:
         json.dump(out, f, indent=1)
     plot(out, args.out + ".png")
     print(f"wrote {args.out}.json and .png ({out['seconds']:.0f} s)")
     return out
+
+
+def merge_rows(old, new):
+    """Add ``new``'s rows to ``old`` (in place); a row of ``new`` replaces ``old``'s row of
+    the same landscape, model and ΔL/T. Each row records its own replicas and runs."""
+    for lname, entry in new["landscapes"].items():
+        for r in entry["rows"]:
+            r.setdefault("replicas", new.get("replicas"))
+            r.setdefault("runs", new.get("runs"))
+        prev = old["landscapes"].setdefault(lname, dict(entry, rows=[]))
+        keep = {(r["model"], r["beta"]) for r in entry["rows"]}
+        prev["rows"] = [r for r in prev["rows"] if (r["model"], r["beta"]) not in keep] \
+            + entry["rows"]
+    old["seconds"] = old.get("seconds", 0.0) + new.get("seconds", 0.0)
+    return old
 
 
 def table(out):
@@ -337,7 +367,9 @@ def table(out):
                 lo, hi = r["ams"]["ci"]
                 p = r["predicted"]
                 f = lambda x: f"{x:.2f}" if x >= 0.01 else f"{x:.1e}"  # noqa: E731
-                cells.append(f"{f(p / r['ams']['mean'])} [{f(p / hi)}, {f(p / lo)}]")
+                # †: some trial paths hit t_max (the simulated time can only be too long)
+                mark = "†" if r["ams"].get("failed") else ""
+                cells.append(f"{f(p / r['ams']['mean'])} [{f(p / hi)}, {f(p / lo)}]{mark}")
             print(f"| {lname} ({entry['barrier']:.3g}) | {m} | " + " | ".join(cells) + " |")
             if m == "Langevin" and any("exact" in r for r in entry["rows"]):
                 cells = []
