@@ -40,7 +40,8 @@ Layout (one module per formula family; everything is re-exported here)
 * ``grid``: ``mfpt_grid`` — the exact mean exit time of overdamped Langevin in 1-3
   dimensions, from the backward equation on a grid (the reference beyond Eyring–Kramers).
 * ``landscape``: ``predict`` — minimum, saddles (found by ``sdesim.critical``), barrier,
-  Hessians and the model's formula for any loss.
+  Hessians and the model's formula for any loss; ``path_exponent`` — the exponent the
+  model's own (state-dependent) noise gives along a minimum-energy path.
 * ``optimizers``: ``sgd_escape_time`` / ``sgd_escape_exponent`` (F14),
   ``optimizer_dynamics``, ``escape_exponent``, ``momentum_escape_time`` (F15-F18).
 * ``predict``: ``reference(model, loss, theta0, exit)``, the closed-form mean escape
@@ -51,7 +52,7 @@ Layout (one module per formula family; everything is re-exported here)
 
 from .grid import GridMFPT, mfpt_grid
 from .kramers import eyring_kramers_time, kramers_from_potential, kramers_kappa, kramers_time
-from .landscape import Prediction
+from .landscape import Prediction, path_exponent
 from .landscape import predict as _predict
 from .levy import (
     adam_levy_preconditioner,
@@ -115,6 +116,7 @@ __all__ = [
     # the closed form for a run (predict)
     "Prediction",
     "predict",
+    "path_exponent",
     "Reference",
     "reference",
 ]
