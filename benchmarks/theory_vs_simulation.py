@@ -120,10 +120,11 @@ def geometry(loss, start, n_modes):
     t0 = time.perf_counter()
     pred = sd.theory.predict(sd.models.Langevin(1.0), loss, start, n_modes=n_modes)
     x_min = pred.minimum
-    coords, levels, others = [], [], []
+    coords, levels, others, paths = [], [], [], []
     for sad in pred.saddles:
         other = critical.minimum_beyond(loss, sad.point, x_min, sad.direction)
-        pc = critical.path_coordinate(critical.string_path(loss, x_min, other, n_images=48))
+        paths.append(critical.string_path(loss, x_min, other, n_images=48))
+        pc = critical.path_coordinate(paths[-1])
         coords.append(pc)
         levels.append(COMMIT * float(pc(jnp.asarray(other, jnp.result_type(float)))))
         others.append(other)
@@ -144,7 +145,7 @@ def geometry(loss, start, n_modes):
                max(np.abs(np.linalg.eigvalsh(s.hessian)).max() for s in pred.saddles))
     lowest = next(i for i, s in enumerate(pred.saddles) if s is sad)
     return dict(pred=pred, x_min=x_min, saddle=sad, other=others[lowest],
-                exit=exit,
+                exit=exit, path=paths[lowest],
                 level=levels, dt=DT_CURV / curv,
                 h_ae=float(sad.direction @ pred.hessian_min @ sad.direction),
                 seconds=time.perf_counter() - t0)
@@ -180,6 +181,13 @@ def exact(model, geo, lname):
                           box=BOXES[lname])
     return dict(mean=p.exact_mean_time, rel_error=p.exact.rel_error, n=p.exact.n,
                 seconds=time.perf_counter() - t0)
+
+
+def path_exponent(model, geo):
+    """Φ of an overdamped model along the lowest saddle's minimum-energy path
+    (``sd.theory.path_exponent``): the exponent its own noise gives, where F14 freezes
+    the Hessian noise at the minimum."""
+    return sd.theory.path_exponent(model, geo["loss"], geo["path"])
 
 
 def simulate(model, geo, args, key, direct_paths, predicted):
@@ -234,6 +242,8 @@ def main(argv=None):
     ap.add_argument("--merge-from", nargs="+", default=None, metavar="JSON",
                     help="add the rows of these JSON files (other runs' --out, or their "
                     ".partial.json) to --out's JSON, then redraw")
+    ap.add_argument("--path-exponent", action="store_true", help="add the path exponent "
+                    "(sd.theory.path_exponent) to the JSON's SGD rows, then print the table")
     ap.add_argument("--grid", action="store_true", help="add the exact (grid) mean time to "
                     "the JSON's Langevin rows of the 2-D landscapes, then redraw")
     args = ap.parse_args(argv)
@@ -259,6 +269,22 @@ def main(argv=None):
         with open(args.out + ".json", "w") as f:
             json.dump(out, f, indent=1)
         plot(out, args.out + ".png")
+        return table(out)
+    if args.path_exponent:
+        with open(args.out + ".json") as f:
+            out = json.load(f)
+        for lname, (loss, start, n_modes) in landscapes().items():
+            rows = [r for r in out["landscapes"].get(lname, {}).get("rows", [])
+                    if r["model"] == "SGD"]
+            if not rows:
+                continue
+            geo = geometry(loss, start, n_modes)
+            geo["loss"] = loss
+            for row in rows:
+                row["path_exponent"] = path_exponent(dict(models(geo, row["beta"]))["SGD"],
+                                                     geo)
+        with open(args.out + ".json", "w") as f:
+            json.dump(out, f, indent=1)
         return table(out)
     if args.merge_from:
         with open(args.out + ".json") as f:
@@ -307,6 +333,8 @@ def main(argv=None):
                 ex = exact(model, geo, lname)
                 if ex is not None:
                     row["exact"] = ex
+                if mname == "SGD":
+                    row["path_exponent"] = path_exponent(model, geo)
                 rows.append(row)
                 d = sim.get("direct")
                 dtxt = "" if d is None else (f"; direct {d['mean']:.4g} [{d['ci'][0]:.4g}, "
@@ -384,7 +412,31 @@ def table(out):
                     cells.append(f"{e / r['ams']['mean']:.2f} [{e / hi:.2f}, {e / lo:.2f}]")
                 print(f"| {lname} ({entry['barrier']:.3g}) | Langevin, exact (grid) | "
                       + " | ".join(cells) + " |")
+    exponents(out)
     return out
+
+
+def exponents(out):
+    """SGD's escape exponent per unit of F14's: the path exponent's Φ/(ΔL/T) against the
+    slope of ln(simulated time) over ΔL/T (least squares over the rows, with the range of
+    the slopes between neighbouring rows)."""
+    lines = []
+    for lname, entry in out["landscapes"].items():
+        rs = sorted((r for r in entry["rows"] if r["model"] == "SGD"), key=lambda r: r["beta"])
+        if len(rs) < 2:
+            continue
+        b = np.array([r["beta"] for r in rs])
+        y = np.log([r["ams"]["mean"] for r in rs])
+        fit = np.polyfit(b, y, 1)[0]
+        pair = np.diff(y) / np.diff(b)
+        phi = [r["path_exponent"] / r["beta"] for r in rs if "path_exponent" in r]
+        c = f"{np.mean(phi):.3f}" if phi else "—"
+        lines.append(f"| {lname} | {c} | {fit:.3f} ({pair.min():.2f}–{pair.max():.2f}) | "
+                     f"{b.min():g}–{b.max():g} |")
+    if lines:
+        print("\n| landscape | SGD: Φ ÷ (ΔL/T), path exponent | d ln τ_sim / d(ΔL/T) (pairs) "
+              "| ΔL/T |\n| --- | ---: | ---: | --- |")
+        print("\n".join(lines))
 
 
 def plot(out, path):
