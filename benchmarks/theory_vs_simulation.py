@@ -463,6 +463,14 @@ def plot(out, path):
             y = sim / pred
             ax.errorbar(b, y, yerr=[y - ci[:, 0] / pred, ci[:, 1] / pred - y], marker=mk,
                         capsize=3, label=f"{m} ({rs[0]['formula'].split(' (')[0].split(',')[0]})")
+        rs = [r for r in rows if r["model"] == "SGD" and "path_exponent" in r]
+        if len(rs) >= 2:  # SGD's trend: the slope of path_exponent, one level fitted
+            b = np.array([r["beta"] for r in rs])
+            y = np.log([r["ams"]["mean"] / r["predicted"] for r in rs])
+            slope = np.mean([r["path_exponent"] / r["beta"] for r in rs]) - 1.0
+            bb = np.linspace(b.min(), b.max(), 50)
+            ax.plot(bb, np.exp(np.mean(y - slope * b) + slope * bb), "k:", lw=1,
+                    label=f"slope of path_exponent (Φ = {slope + 1:.2f} ΔL/T)")
         rs = [r for r in rows if r["model"] == "Langevin" and "exact" in r]
         if rs:  # the exact (grid) time, simulated / exact, with the simulation's interval
             b = np.array([r["beta"] for r in rs]) + 0.3
