@@ -243,7 +243,7 @@ def main(argv=None):
                     help="add the rows of these JSON files (other runs' --out, or their "
                     ".partial.json) to --out's JSON, then redraw")
     ap.add_argument("--path-exponent", action="store_true", help="add the path exponent "
-                    "(sd.theory.path_exponent) to the JSON's SGD rows, then print the table")
+                    "(sd.theory.path_exponent) to the JSON's SGD rows, then redraw")
     ap.add_argument("--grid", action="store_true", help="add the exact (grid) mean time to "
                     "the JSON's Langevin rows of the 2-D landscapes, then redraw")
     args = ap.parse_args(argv)
@@ -285,6 +285,7 @@ def main(argv=None):
                                                      geo)
         with open(args.out + ".json", "w") as f:
             json.dump(out, f, indent=1)
+        plot(out, args.out + ".png")
         return table(out)
     if args.merge_from:
         with open(args.out + ".json") as f:
