@@ -266,10 +266,7 @@ def main(argv=None):
                       f"{row['exact']['seconds']:.1f} s), AMS {a['mean']:.4g} "
                       f"[{a['ci'][0]:.4g}, {a['ci'][1]:.4g}], Eyring–Kramers "
                       f"{row['predicted']:.4g}", flush=True)
-        with open(args.out + ".json", "w") as f:
-            json.dump(out, f, indent=1)
-        plot(out, args.out + ".png")
-        return table(out)
+        return save(out, args.out)
     if args.path_exponent:
         with open(args.out + ".json") as f:
             out = json.load(f)
@@ -283,10 +280,7 @@ def main(argv=None):
             for row in rows:
                 row["path_exponent"] = path_exponent(dict(models(geo, row["beta"]))["SGD"],
                                                      geo)
-        with open(args.out + ".json", "w") as f:
-            json.dump(out, f, indent=1)
-        plot(out, args.out + ".png")
-        return table(out)
+        return save(out, args.out)
     if args.merge_from:
         with open(args.out + ".json") as f:
             out = json.load(f)
@@ -296,10 +290,7 @@ def main(argv=None):
             merge_rows(out, new)
             print(f"merged {path}: {sum(len(e['rows']) for e in new['landscapes'].values())}"
                   " rows", flush=True)
-        with open(args.out + ".json", "w") as f:
-            json.dump(out, f, indent=1)
-        plot(out, args.out + ".png")
-        return table(out)
+        return save(out, args.out)
     if args.replot or args.table:
         with open(args.out + ".json") as f:
             out = json.load(f)
@@ -361,6 +352,14 @@ def main(argv=None):
     plot(out, args.out + ".png")
     print(f"wrote {args.out}.json and .png ({out['seconds']:.0f} s)")
     return out
+
+
+def save(out, stem):
+    """Write ``stem``.json, redraw ``stem``.png and print the table."""
+    with open(stem + ".json", "w") as f:
+        json.dump(out, f, indent=1)
+    plot(out, stem + ".png")
+    return table(out)
 
 
 def merge_rows(old, new):
