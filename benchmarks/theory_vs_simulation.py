@@ -42,7 +42,8 @@ temperature along the escape direction (``Prediction.temperature``) gives the ex
 
     python benchmarks/theory_vs_simulation.py [--betas 5 10 15 20] [--replicas 500]
         [--runs 12] [--direct 1000] [--only NAME ...] [--models NAME ...] [--replot]
-        [--table] [--merge] [--grid]
+        [--table] [--merge] [--merge-from JSON ...] [--path-exponent] [--grid]
+        [--t-max-steps 1e5]
 
 ``--grid`` adds the exact (grid) column to the Langevin rows of the existing JSON without
 simulating again (seconds per row).
@@ -195,7 +196,8 @@ def simulate(model, geo, args, key, direct_paths, predicted):
     row = {}
     t0 = time.perf_counter()
     ams = sd.escape_ams(model, loss, geo["x_min"], geo["exit"], dt=geo["dt"], key=key,
-                        n_replicas=args.replicas, n_runs=args.runs)
+                        n_replicas=args.replicas, n_runs=args.runs,
+                        t_max=args.t_max_steps * geo["dt"])
     lo, hi = ams.mean_time_ci()
     # failed: trial paths that reached neither the basin nor the exit within escape_ams's
     # t_max; they count as failures to escape, so the time can only be too long
@@ -231,6 +233,8 @@ def main(argv=None):
     ap.add_argument("--direct", type=int, default=1000, help="paths of direct simulation "
                     "at ΔL/T <= --direct-beta (0: none)")
     ap.add_argument("--direct-beta", type=float, default=5.0)
+    ap.add_argument("--t-max-steps", type=float, default=1e5, help="escape_ams's t_max in "
+                    "steps of dt (longest trial path; longer ones count as failures, †)")
     ap.add_argument("--direct-t-max", type=float, default=1e4)
     ap.add_argument("--only", nargs="*", default=None, help="landscape names (prefixes)")
     ap.add_argument("--models", nargs="*", default=None)
@@ -320,7 +324,8 @@ def main(argv=None):
                                args.direct if beta <= args.direct_beta else 0, p.mean_time)
                 row = dict(model=mname, beta=beta, predicted=p.mean_time,
                            formula=p.formula, temperature=p.temperature,
-                           replicas=args.replicas, runs=args.runs, **sim)
+                           replicas=args.replicas, runs=args.runs,
+                           t_max_steps=args.t_max_steps, **sim)
                 row["ratio"] = p.mean_time / sim["ams"]["mean"]
                 ex = exact(model, geo, lname)
                 if ex is not None:
