@@ -293,6 +293,9 @@ def test_path_exponent_errors_and_a_vanishing_noise():
                                 _double_well, path)
     with pytest.raises(ValueError, match="shape"):
         sd.theory.path_exponent(sd.models.Langevin(0.1), _double_well, np.zeros(3))
+    with pytest.raises(ValueError, match="not finite"):  # never a silent NaN exponent
+        sd.theory.path_exponent(sd.models.Langevin(0.1), lambda th: jnp.log(th[0] + 0.5),
+                                path)
     with pytest.raises(ValueError, match="uphill"):
         sd.theory.path_exponent(sd.models.Langevin(0.1), _double_well,
                                 np.array([[0.0], [-1.0]]))

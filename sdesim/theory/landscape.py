@@ -342,20 +342,6 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
                       temp, reason, dynamics, log_mean, exact)
 
 
-def _along(model, loss, x, tau):
-    """(drift·τ, τᵀ G Gᵀ τ) at ``x`` for an overdamped Gaussian model ``dx = f dt + G dW``."""
-    tm = model.terms(x, jnp.zeros((), x.dtype), None, loss)
-    drift = tm.drift
-    if tm.factor is None:
-        g_tau = jnp.broadcast_to(tm.scale, x.shape) * tau
-    else:
-        f = tm.factor if tm.scale is None else tm.scale * tm.factor
-        g_tau = f.T @ tau if f.ndim == 2 else f * tau
-    if tm.precond is not None:  # dx = Q⁻¹(f dt + noise): Q a vector
-        drift, g_tau = drift / tm.precond, g_tau / tm.precond
-    return drift @ tau, g_tau @ g_tau
-
-
 def path_exponent(model, loss, path, *, points: int = 4001) -> float:
     """The escape exponent a model's own noise gives along a path: ``Φ = −∫ 2μ(s)/v(s) ds``
     from the path's first point (the minimum) to its highest point (the saddle), ``s`` the
@@ -410,8 +396,17 @@ def path_exponent(model, loss, path, *, points: int = 4001) -> float:
     tau = seg[i] / length[i][:, None]
     xs, taus = _point(x), _point(tau)
     energy = np.asarray(jax.vmap(loss)(xs), np.float64)
-    mu, v = (np.asarray(a, np.float64) for a in jax.vmap(
-        lambda y, t: _along(model, loss, y, t))(xs, taus))
+    drift, diffusion = model.vector_field(loss)  # dθ = f dt + G dW, as diffrax runs it
+
+    def along(y, t):  # (f·τ, τᵀ G Gᵀ τ)
+        zero = jnp.zeros((), y.dtype)
+        g_t = diffusion(zero, y, None).T @ t
+        return drift(zero, y, None) @ t, g_t @ g_t
+
+    mu, v = (np.asarray(a, np.float64) for a in jax.vmap(along)(xs, taus))
+    if not (np.all(np.isfinite(energy)) and np.all(np.isfinite(mu))
+            and np.all(np.isfinite(v))):
+        raise ValueError("the loss, drift or noise is not finite along the path")
     top = int(np.argmax(energy))
     if top == 0:
         raise ValueError("the path does not go uphill from its first point: pass it from "
