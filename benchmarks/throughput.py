@@ -34,11 +34,12 @@ bridge costs). Lane utilization = useful ÷ executed lane-steps. Progress overhe
 same run with and without the tqdm bar.
 
     python benchmarks/throughput.py [--paths 2000 100000] [--repeats 5] [--json out.json]
-    python benchmarks/throughput.py --chunks | --kernels | --lanes W ... | --unroll U ...
-        | --layout D ...   (one diagnostic each: time per jitted chunk of the 1-D run;
-        kernels per step of its page loop and of the bare scan, from the optimized HLO,
-        and what one more carried array costs; pool widths; page-loop unrolling; page
-        layout by dimension)
+    python benchmarks/throughput.py --chunks | --kernels | --constants | --lanes W ...
+        | --unroll U ... | --layout D ...   (one diagnostic each: time per jitted chunk
+        of the 1-D run; kernels per step of its page loop and of the bare scan, from the
+        optimized HLO, and what one more carried array costs; the main pool with the
+        model, loss and exit as arguments vs compile-time constants; pool widths;
+        page-loop unrolling; page layout by dimension)
 
 At 10⁵ paths diffrax and NumPy run 2 000 of them (their path-steps/s does not grow with
 more paths on this CPU; minutes per repeat otherwise).
@@ -542,6 +543,61 @@ def layout_sweep(dims, repeats, n=2000):
     return rows
 
 
+def constants_report(spec, n, repeats, pages=32):
+    """What it costs that the engine takes the model, loss and exit as *arguments* of its
+    compiled chunk (one program for every temperature of a sweep) rather than as
+    compile-time constants: the main pool's ``_advance_one`` (``pages`` pages, no exits
+    left to run out of paths) timed with each of them traced in turn, all three, and none;
+    and the page loop alone (no ``_finish_page``), constants. ns per executed lane-step,
+    best of ``repeats`` interleaved rounds."""
+    import equinox as eqx
+
+    model, loss, exit = spec["model"], spec["loss"], spec["exit"]
+    dtype = jnp.result_type(float)
+    th0 = jnp.asarray(spec["theta0"], dtype)
+    dt, key = jnp.asarray(spec["dt"], dtype), jax.random.key(1)
+    width = engine.default_lanes(n, th0.shape[0])
+    n_max = jnp.asarray(engine.n_steps(spec["t_max"], spec["dt"]), jnp.int32)
+    pool = engine._initial_pool(model.init(th0), [n], [0], n, width)
+    pool = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), pool)
+    objs = (model, loss, exit)
+
+    def variant(traced):
+        @eqx.filter_jit
+        def run(dyn, pool):
+            m, lo, ex = (dyn[i] if traced[i] else objs[i] for i in range(3))
+            params = (m, lo, ex, th0, dt, n_max, key)
+            return engine._advance_one(params, pool, jnp.int32(pages), th0.shape[0], True,
+                                       0, 1)[0]
+        return lambda: run(objs, pool)
+
+    @jax.jit
+    def page_only(pool):
+        def body(_, pool):
+            s, mark = engine._run_page(model, loss, exit, key, pool, dt, th0.shape[0], True, 1)
+            return pool._replace(state=s, page=pool.page + 1 + 0 * mark)
+        return jax.lax.fori_loop(0, pages, body, pool)
+
+    fns = {"all traced (as sd.escape)": variant((1, 1, 1)), "model traced": variant((1, 0, 0)),
+           "loss traced": variant((0, 1, 0)), "exit traced": variant((0, 0, 1)),
+           "all constants": variant((0, 0, 0)),
+           "page loop alone, constants": lambda: page_only(pool)}
+    best = dict.fromkeys(fns, np.inf)
+    for f in fns.values():
+        jax.block_until_ready(f())
+    for r in range(repeats):
+        for name, f in fns.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(f())
+            best[name] = min(best[name], time.perf_counter() - t0)
+    print(f"{spec['name']}: {width} lanes, {pages} pages")
+    rows = {}
+    for name, t in best.items():
+        rows[name] = t / (pages * engine.NOISE_PAGE * width) * 1e9
+        print(f"  {name:28s} {rows[name]:6.2f} ns per executed lane-step")
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--paths", type=int, nargs="+", default=[2000],
@@ -564,12 +620,17 @@ def main(argv=None):
     ap.add_argument("--kernels", action="store_true",
                     help="only the kernels per step of the 1-D page loop and bare scan "
                     "(optimized HLO) and what one more kernel per step costs")
+    ap.add_argument("--constants", action="store_true",
+                    help="only the 1-D main pool's cost with the model, loss and exit as "
+                    "arguments (as sd.escape) against compile-time constants")
     args = ap.parse_args(argv)
     n = args.paths[0]
     if args.chunks:
         return chunk_breakdown(double_well(), n, args.repeats)
     if args.kernels:
         return kernel_report(double_well(), n, args.repeats)
+    if args.constants:
+        return constants_report(double_well(), n, args.repeats)
     if args.unroll:
         return unroll_sweep(n, args.unroll, args.repeats)
     if args.layout:
