@@ -67,7 +67,7 @@ from sdesim import critical
 FIG = os.path.join(os.path.dirname(__file__), "..", "figures")
 COMMIT = 0.8  # the exit: this fraction of the way from the saddle to the other minimum
 LR = 0.1  # SGD/Momentum learning rate (SDE time per iteration)
-DT_CURV = 0.01  # dt · (largest curvature at the minimum and the saddle)
+DT_CURV = 0.01  # dt · (the fastest rate of the model's dynamics, linearized; step_size)
 # the box of the exact (grid) mean exit time on the 2-D landscapes: L is ≥ 20 T above the
 # basin's minimum on its faces at every ΔL/T of the table
 BOXES = {"Müller–Brown": ([-1.7, -0.5], [1.3, 2.2]),
@@ -147,7 +147,7 @@ def geometry(loss, start, n_modes):
     lowest = next(i for i, s in enumerate(pred.saddles) if s is sad)
     return dict(pred=pred, x_min=x_min, saddle=sad, other=others[lowest],
                 exit=exit, path=paths[lowest],
-                level=levels, dt=DT_CURV / curv,
+                level=levels, dt=DT_CURV / curv, curv=curv,
                 h_ae=float(sad.direction @ pred.hessian_min @ sad.direction),
                 seconds=time.perf_counter() - t0)
 
@@ -165,6 +165,37 @@ def models(geo, beta):
         t1 = predict(make(1.0), geo).temperature  # T ∝ B^(-1/power) (Adam: 1/sqrt(B))
         out.append((name, make((beta * t1 / dl) ** power)))
     return out
+
+
+def fastest_rate(model, curv, d):
+    """The fastest rate of ``model``'s dynamics linearized on a mode of curvature ``curv``
+    (the largest |curvature| at the minimum and the saddles): ``curv`` for the overdamped
+    models (drift ``−∇L``); for the phase-space ones, the largest modulus of the roots of
+    ``μ² + γμ + curv/M`` with the lightest mass ``M`` (friction ``γ``) the model can take
+    anywhere: Momentum's are constants; Adai's ``M_i = η/(1 − β₁,i)`` with ``1 − β₁,i =
+    β₀ v̂_i/mean(v̂) <= min(1, β₀ d)``, ``γ_i = 1/M_i``; Adam's ``M_i = η(sqrt(v̂_i) + ϵ)/(1 −
+    β₁)`` with ``v̂_i >= floor/B`` (the Hessian noise's floor is in every ``g²`` its EMA
+    averages), ``γ = (1 − β₁)/η``. A phase-space model oscillates at ``sqrt(curv/M)``, far
+    slower than the overdamped rate ``curv`` where the curvature is large (Müller–Brown:
+    55 against 3 005), so its step may be that much longer for the same resolution."""
+    if isinstance(model, sd.models.Momentum):
+        m, fm = (float(x) for x in model.mass_friction(jnp.float32))
+    elif isinstance(model, sd.models.Adai):
+        m = float(model.lr) / min(1.0, float(model.beta0) * d)
+        fm = 1.0
+    elif isinstance(model, sd.models.Adam):
+        vhat = float(model.noise.floor) / float(model.noise.batch_size)
+        fm = np.sqrt(vhat) + float(model.eps)
+        m = float(model.lr) * fm / (1 - float(model.beta1))
+    else:
+        return curv
+    g = fm / m
+    return float(np.max(np.abs(np.roots([1.0, g, curv / m]))))
+
+
+def step_size(model, geo):
+    """``dt`` = ``DT_CURV`` / the model's fastest linearized rate (``fastest_rate``)."""
+    return DT_CURV / fastest_rate(model, geo["curv"], geo["x_min"].size)
 
 
 def predict(model, geo):
@@ -193,11 +224,12 @@ def path_exponent(model, geo):
 
 def simulate(model, geo, args, key, direct_paths, predicted):
     loss = geo["loss"]
-    row = {}
+    dt = geo["dt"] if args.overdamped_dt else step_size(model, geo)
+    row = dict(dt=dt)
     t0 = time.perf_counter()
-    ams = sd.escape_ams(model, loss, geo["x_min"], geo["exit"], dt=geo["dt"], key=key,
+    ams = sd.escape_ams(model, loss, geo["x_min"], geo["exit"], dt=dt, key=key,
                         n_replicas=args.replicas, n_runs=args.runs,
-                        t_max=args.t_max_steps * geo["dt"])
+                        t_max=args.t_max_steps * dt)
     lo, hi = ams.mean_time_ci()
     # failed: trial paths that reached neither the basin nor the exit within escape_ams's
     # t_max; they count as failures to escape, so the time can only be too long
@@ -207,8 +239,7 @@ def simulate(model, geo, args, key, direct_paths, predicted):
     if direct_paths:
         t0 = time.perf_counter()
         r = sd.escape(model, loss, geo["x_min"], geo["exit"], n_paths=direct_paths,
-                      dt=geo["dt"], t_max=min(args.direct_t_max, 30 * predicted,
-                                              2**30 * geo["dt"]),
+                      dt=dt, t_max=min(args.direct_t_max, 30 * predicted, 2**30 * dt),
                       key=jax.random.fold_in(key, 1),
                       progress=False)
         lo, hi = r.mean_time_ci()
@@ -216,6 +247,34 @@ def simulate(model, geo, args, key, direct_paths, predicted):
                              escaped=int(np.sum(r.escaped)), paths=direct_paths,
                              seconds=time.perf_counter() - t0)
     return row
+
+
+def dt_check(args):
+    """Direct simulation of the phase-space models at ΔL/T = 5 (``--only``, default the
+    rotated well and the random potential) at three steps: the landscape's overdamped
+    ``DT_CURV/curv``, ``step_size``'s and 3× that: the mean escape times and their 95%
+    intervals (``--direct`` paths, default 1 000)."""
+    names = args.only or ["rotated", "random"]
+    for lname, (loss, start, n_modes) in landscapes().items():
+        if not any(lname.lower().startswith(o.lower()) for o in names):
+            continue
+        geo = geometry(loss, start, n_modes)
+        geo["loss"] = loss
+        for mname, model in models(geo, args.betas[0]):
+            if mname not in (args.models or ["Momentum", "Adai"]):
+                continue
+            new = step_size(model, geo)
+            for label, dt in (("overdamped", geo["dt"]), ("step_size", new),
+                              ("3 step_size", 3 * new)):
+                t0 = time.perf_counter()
+                r = sd.escape(model, loss, geo["x_min"], geo["exit"],
+                              n_paths=args.direct or 1000, dt=dt, t_max=args.direct_t_max,
+                              key=jax.random.key(7), progress=False)
+                lo, hi = r.mean_time_ci()
+                print(f"{lname} {mname} ΔL/T {args.betas[0]:g} dt {dt:.3g} ({label}): mean "
+                      f"{float(r.mean_time()):.4g} [{float(lo):.4g}, {float(hi):.4g}], "
+                      f"{int(np.sum(r.escaped))}/{r.escaped.size} escaped, "
+                      f"{time.perf_counter() - t0:.0f} s", flush=True)
 
 
 def landscape_entry(geo, rows):
@@ -236,6 +295,9 @@ def main(argv=None):
     ap.add_argument("--t-max-steps", type=float, default=1e5, help="escape_ams's t_max in "
                     "steps of dt (longest trial path; longer ones count as failures, †)")
     ap.add_argument("--direct-t-max", type=float, default=1e4)
+    ap.add_argument("--overdamped-dt", action="store_true", help="every model at the "
+                    "landscape's dt = DT_CURV/curvature (the rule before 2026-12-03: the "
+                    "phase-space rows without a dt of their own), not step_size's")
     ap.add_argument("--only", nargs="*", default=None, help="landscape names (prefixes)")
     ap.add_argument("--models", nargs="*", default=None)
     ap.add_argument("--out", default=os.path.join(FIG, "theory_vs_simulation"))
@@ -250,7 +312,11 @@ def main(argv=None):
                     "(sd.theory.path_exponent) to the JSON's SGD rows, then redraw")
     ap.add_argument("--grid", action="store_true", help="add the exact (grid) mean time to "
                     "the JSON's Langevin rows of the 2-D landscapes, then redraw")
+    ap.add_argument("--dt-check", action="store_true", help="direct simulation of "
+                    "Momentum and Adai (--models) at --betas[0] with three steps (dt_check)")
     args = ap.parse_args(argv)
+    if args.dt_check:
+        return dt_check(args)
     if args.grid:
         with open(args.out + ".json") as f:
             out = json.load(f)

@@ -37,6 +37,7 @@ Hessian-vector products, Newton's step from GMRES.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import equinox as eqx
 import jax
@@ -307,9 +308,20 @@ class PathCoordinate:
         start = jnp.concatenate([jnp.zeros(1, theta.dtype), jnp.cumsum(seg)[:-1]])
         # the arc length at the nearest segment (the smallest if several are nearest:
         # arc length grows along the path); a min, not an argmin and a gather (an
-        # argmin is a variadic reduction XLA CPU does not vectorize); NaN stays NaN
+        # argmin is a variadic reduction XLA CPU does not vectorize); NaN stays NaN.
+        # Not ``dist == min(dist)``: inside a jitted, vmapped step XLA may evaluate
+        # ``dist`` in the comparison's fusion differently rounded (FMA contraction) from
+        # the reduction's, and then no segment matched and the coordinate was +inf — a
+        # spurious exit (seen: Momentum on Müller–Brown, ~1 path in 50 per time unit).
+        # Any segment within the rounding of ``dist`` counts as nearest: each coordinate
+        # of ``r`` is a sum of a few terms bounded by ``S = max|θ| + max|images|``,
+        # rounded to within a few ulps of ``S``, so ``|r|`` to within ``δ`` (64 ulps of
+        # ``S``, times sqrt(d)) and ``dist`` to within ``δ(2|r| + δ)``.
         dmin = jnp.min(dist)
-        s = jnp.min(jnp.where(dist == dmin, start + t * seg, jnp.inf))
+        delta = 64 * jnp.finfo(theta.dtype).eps * math.sqrt(d) * (
+            jnp.max(jnp.abs(theta)) + jnp.max(jnp.abs(p)))
+        near = dist <= dmin + delta * (2 * jnp.sqrt(dmin) + delta)
+        s = jnp.min(jnp.where(near, start + t * seg, jnp.inf))
         return jnp.where(jnp.isnan(dmin), dmin, s) - self.offset.astype(theta.dtype)
 
 

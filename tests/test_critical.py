@@ -240,6 +240,31 @@ def test_path_coordinate_is_the_arc_length_of_the_nearest_point(d):
     assert np.isnan(float(pc(jnp.full(d, jnp.nan))))
 
 
+def test_path_coordinate_exit_never_fires_spuriously_inside_the_engine():
+    # Müller–Brown's basin B with its path-coordinate exit (Committed), heavy-ball
+    # momentum at T = ηC/2 = 0.05 against a barrier of 35.9 (ΔL/T ≈ 700): no path can
+    # escape in one time unit. The coordinate once compared ``dist == min(dist)`` and XLA
+    # rounded the two differently inside the engine's fused step: no segment matched,
+    # the coordinate was +inf and 43 of these 64 paths "escaped" (the splitting counted
+    # such replicas as successes). Both the direct engine and the splitting kernel.
+    loss = sd.landscapes.MullerBrown()
+    th0, ex = loss.basin("B")
+    model = sd.models.Momentum(0.1, 0.9, sd.noise.isotropic(1.0))
+    r = sd.escape(model, loss, th0, ex, n_paths=64, dt=1.8e-4, t_max=1.0,
+                  key=jax.random.key(1), progress=False)
+    assert r.n_escaped == 0 and r.n_diverged == 0, r.times
+    # the splitting kernel (escape_ams's lanes): 64 lanes from the minimum, no levels
+    from sdesim import rare
+
+    runner = rare._Runner(model, loss, ex, rare.default_score(ex, th0), 1.8e-4, 2, True,
+                          100, jax.random.key(3))
+    init = jax.vmap(lambda _: model.init(jnp.asarray(th0)))(jnp.arange(64))
+    status = runner.run(init, np.zeros(64, np.int64), rare._keys(jax.random.key(4), 0,
+                                                                 np.arange(64)),
+                        np.inf, -np.inf, 64)[3]
+    assert np.all(status == rare.CAPPED), np.bincount(status)
+
+
 def _double_well(th):
     return (th[0] ** 2 - 1.0) ** 2
 
