@@ -469,6 +469,8 @@ def table(out):
                 f = lambda x: f"{x:.2f}" if x >= 0.01 else f"{x:.1e}"  # noqa: E731
                 # †: some trial paths hit t_max (the simulated time can only be too long)
                 mark = "†" if r["ams"].get("failed") else ""
+                # ‡: the runs' spread reaches p = 0 (an open interval): not converged
+                mark += "‡" if not np.isfinite(hi) else ""
                 cells.append(f"{f(p / r['ams']['mean'])} [{f(p / hi)}, {f(p / lo)}]{mark}")
             print(f"| {lname} ({entry['barrier']:.3g}) | {m} | " + " | ".join(cells) + " |")
             if m == "Langevin" and any("exact" in r for r in entry["rows"]):
