@@ -585,7 +585,7 @@ def constants_report(spec, n, repeats, pages=32):
     best = dict.fromkeys(fns, np.inf)
     for f in fns.values():
         jax.block_until_ready(f())
-    for r in range(repeats):
+    for _r in range(repeats):
         for name, f in fns.items():
             t0 = time.perf_counter()
             jax.block_until_ready(f())
