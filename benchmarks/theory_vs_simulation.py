@@ -229,13 +229,14 @@ def simulate(model, geo, args, key, direct_paths, predicted):
     t0 = time.perf_counter()
     ams = sd.escape_ams(model, loss, geo["x_min"], geo["exit"], dt=dt, key=key,
                         n_replicas=args.replicas, n_runs=args.runs,
-                        t_max=args.t_max_steps * dt)
+                        t_max=args.t_max_steps * dt,
+                        phase_score=not args.position_score)
     lo, hi = ams.mean_time_ci()
     # failed: trial paths that reached neither the basin nor the exit within escape_ams's
     # t_max; they count as failures to escape, so the time can only be too long
     row["ams"] = dict(mean=float(ams.mean_time()), ci=[float(lo), float(hi)],
                       p=float(ams.p), p_runs=[float(x) for x in ams.p_runs],
-                      failed=int(ams.failed),
+                      failed=int(ams.failed), phase_score=bool(ams.phase_score),
                       seconds=time.perf_counter() - t0)
     if direct_paths:
         t0 = time.perf_counter()
@@ -299,6 +300,9 @@ def main(argv=None):
     ap.add_argument("--overdamped-dt", action="store_true", help="every model at the "
                     "landscape's dt = DT_CURV/curvature (the rule before 2026-12-03: the "
                     "phase-space rows without a dt of their own), not step_size's")
+    ap.add_argument("--position-score", action="store_true", help="split the phase-space "
+                    "models on the position alone (escape_ams(phase_score=False); before "
+                    "2026-12-03 every row was)")
     ap.add_argument("--only", nargs="*", default=None, help="landscape names (prefixes)")
     ap.add_argument("--models", nargs="*", default=None)
     ap.add_argument("--out", default=os.path.join(FIG, "theory_vs_simulation"))
@@ -410,7 +414,9 @@ def main(argv=None):
                     json.dump(out, f, indent=1)
                 print(f"  ΔL/T {beta:4g} {mname:9s} predicted {p.mean_time:.4g}  AMS "
                       f"{a['mean']:.4g} [{a['ci'][0]:.4g}, {a['ci'][1]:.4g}] "
-                      f"({a['seconds']:.0f} s){dtxt}  predicted/simulated "
+                      f"({a['seconds']:.0f} s, runs' p̂ "
+                      f"{min(a['p_runs']):.3g}…{max(a['p_runs']):.3g}){dtxt}  "
+                      f"predicted/simulated "
                       f"{row['ratio']:.3f}", flush=True)
         out["landscapes"][lname] = landscape_entry(geo, rows)
     out["seconds"] = time.perf_counter() - t_start

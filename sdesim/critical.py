@@ -276,7 +276,9 @@ class PathCoordinate:
     """``s(θ)``: the arc length, from the first image, of the point nearest to ``θ`` on the
     piecewise-linear path through ``images`` ((n, d)), minus ``offset`` (e.g. the saddle's
     arc length, so that ``s < 0`` before the saddle and ``s = 0`` at it). Continuous, and
-    increasing along the path; a pytree (the images are traced)."""
+    increasing along the path; before the first image the path goes on along the line of
+    its first segment (negative arc length), so the coordinate does not stop at the
+    minimum the path starts from. A pytree (the images are traced)."""
 
     images: jax.Array
     offset: jax.Array = dataclasses.field(default_factory=lambda: jnp.zeros(()))
@@ -301,7 +303,11 @@ class PathCoordinate:
             dot = lambda u, v: jnp.sum(u * v, axis=1)
             dot_t = lambda v: jnp.sum((theta - a) * v, axis=1)
         den = jnp.maximum(dot(ab, ab), jnp.finfo(theta.dtype).tiny)
-        t = jnp.clip(dot_t(ab) / den, 0.0, 1.0)
+        # before the first image the coordinate goes on along the first segment's line
+        # (t < 0 there): it keeps increasing through the minimum, so a phase-space
+        # replica swinging out behind the minimum is not scored as sitting at it
+        lo = jnp.where(jnp.arange(ab.shape[0]) == 0, -jnp.inf, 0.0).astype(theta.dtype)
+        t = jnp.clip(dot_t(ab) / den, lo, 1.0)
         r = a + t[:, None] * ab - theta
         dist = dot(r, r)
         seg = jnp.sqrt(den)

@@ -130,6 +130,118 @@ def default_score(exit, theta0):
                      f"pass score=callable theta -> scalar (increasing towards the exit)")
 
 
+def _on_state(score, model, state):
+    """A score of the whole state (``on_state``) or of the position."""
+    if hasattr(score, "on_state"):
+        return score.on_state(model, state)
+    return score(model.position(state))
+
+
+@_checks.pytree_dataclass
+class PhaseScore:
+    """The splitting score on a phase-space state ``(θ, v)`` from a position score ``s``.
+    Along ``e``, the unit gradient of ``s`` at ``θ₀``, the linearized dynamics is
+    ``ẍ + γẋ + ω²x = noise`` with ``ω² = λ/M`` (``phase_score`` measures them):
+
+    * ``kind="energy"`` (underdamped, ``γ < 2ω``): ``ξ = s₀ + sqrt(2E/λ)``, ``E = L(θ) −
+      L(θ₀) + ½ Σ M_i v_i²`` the energy above the minimum, expressed as the distance along
+      ``e`` at which a harmonic well of curvature ``λ`` holds it (``ξ = s₀`` at rest at
+      the minimum; the map is monotone, so the splitting sees the energy). With little
+      friction a path escapes once its energy has grown past the barrier, whatever its
+      phase, and the basin set ``A = {ξ <= z_A}`` is then low energy; with the position
+      alone a path swinging through the minimum fast is taken as returned to A every
+      half period, and the runs' ``p̂`` differ by orders of magnitude;
+    * ``kind="look-ahead"`` (overdamped, ``γ >= 2ω``): ``ξ = s(θ) + τ·∇s·v`` with
+      ``τ = 1/r₊``, ``r₊ = (γ + sqrt(γ² − 4ω²))/2`` the velocity's relaxation rate: the
+      score where the velocity carries it before it relaxes (``τ → 1/γ``).
+
+    Called on ``θ`` alone it is ``s(θ)`` (the score at rest: the input checks at θ₀)."""
+
+    score: object
+    loss: object
+    s0: jax.Array
+    l0: jax.Array
+    mass: jax.Array  # (d,) the model's mass at θ₀
+    lam: jax.Array  # curvature of the loss along e at θ₀
+    tau: jax.Array
+    kind: str = dataclasses.field(default="energy", metadata=dict(static=True))
+
+    def __call__(self, theta):
+        return self.score(theta)
+
+    def on_state(self, model, state):
+        th, v = model.position(state), model.velocity(state)
+        if v is None:
+            return self.score(th)
+        dtype = th.dtype
+        if self.kind == "look-ahead":
+            s, w = jax.jvp(self.score, (th,), (v,))
+            return s + self.tau.astype(dtype) * w
+        e = (self.loss(th) - self.l0.astype(dtype)
+             + 0.5 * jnp.sum(self.mass.astype(dtype) * v * v))
+        return self.s0.astype(dtype) + jnp.sqrt(2 * jnp.maximum(e, 0) / self.lam.astype(dtype))
+
+
+def inertia(model, loss, theta0, dt):
+    """``(M, γ)`` of a phase-space model at the state ``model.init(theta0)`` (mass and
+    friction rate per coordinate, as arrays), or None for a model without a velocity."""
+    state = model.init(theta0)
+    if model.velocity(state) is None:
+        return None
+    if hasattr(model, "mass") and hasattr(model, "friction"):  # Underdamped: γ a rate
+        m, g = model.mass, model.friction
+    else:
+        from .model import Inertial
+
+        tm = model.terms(state, jnp.zeros((), theta0.dtype), jnp.asarray(dt, theta0.dtype),
+                         loss)
+        if not isinstance(tm, Inertial):
+            return None
+        m, g = tm.mass, tm.friction / tm.mass
+    shape = np.shape(theta0)
+    return (np.broadcast_to(np.asarray(m, float), shape),
+            np.broadcast_to(np.asarray(g, float), shape))
+
+
+def phase_score(model, loss, theta0, score, dt):
+    """The ``PhaseScore`` of ``score`` for ``model`` at ``θ₀``, or ``score`` itself for a
+    model without a velocity. Along ``e``, the score's gradient at ``θ₀`` (unit):
+    ``M = Σ e_i² M_i``, ``γ = Σ e_i² γ_i`` (the model's mass and friction rate at
+    ``model.init(θ₀)``), ``ω² = λ/M`` with ``λ = |eᵀ H e|`` the loss's curvature there."""
+    mg = inertia(model, loss, theta0, dt)
+    if mg is None:
+        return score
+    m, g = mg
+    e = np.array(jax.grad(score)(theta0), float)
+    norm = np.linalg.norm(e)
+    e = e / norm if np.isfinite(norm) and norm > 0 else np.full(e.shape, e.size ** -0.5)
+    hv = np.asarray(jax.jvp(jax.grad(loss), (theta0,), (jnp.asarray(e, theta0.dtype),))[1],
+                    float)
+    lam = abs(float(e @ hv))
+    w = e * e
+    m_e, g_e = float(w @ m), float(w @ g)
+    om = math.sqrt(lam / m_e)
+    if not (math.isfinite(om) and om > 0):
+        raise ValueError(f"phase_score: the loss has no curvature along the score's gradient "
+                         f"at theta0 ({lam:.3g}): pass phase_score=False")
+    kind, tau = "energy", 0.0
+    if g_e >= 2 * om:
+        kind, tau = "look-ahead", 2 / (g_e + math.sqrt(g_e * g_e - 4 * om * om))
+    f = jnp.result_type(float)
+    return PhaseScore(score, loss, jnp.asarray(score(theta0), f), jnp.asarray(loss(theta0), f),
+                      jnp.asarray(m, f), jnp.asarray(lam, f), jnp.asarray(tau, f), kind)
+
+
+def _state_score(phase, model, loss, theta0, score, dt):
+    """The score ``_Runner`` evaluates on states: ``score`` as given if it already is one
+    (``on_state``); else ``phase_score`` of it (``phase`` True) or ``score`` alone."""
+    if hasattr(score, "on_state"):
+        return score
+    if phase:
+        return phase_score(model, loss, theta0, score, dt)
+    return score
+
+
 # ---------------------------------------------------------------------------------------
 # The jitted kernel: advance lanes until a level, A, B, a cap or divergence
 # ---------------------------------------------------------------------------------------
@@ -156,7 +268,7 @@ class _Lanes(eqx.Module):
 
 
 def _start_status(lanes, score, model):
-    s0 = jax.vmap(lambda st: score(model.position(st)))(lanes.state)
+    s0 = jax.vmap(lambda st: _on_state(score, model, st))(lanes.state)
     return jnp.where(s0 > lanes.up, UP, RUNNING), s0
 
 
@@ -202,7 +314,7 @@ def _advance(params, lanes, max_pages, min_live, *, d, bridge, impl, signature):
             t = (step0 + j).astype(dtype) * dt
             new, y, surv, gone, bad = _engine.step_and_test(model, loss, exit, state, c,
                                                             uj, t, dt, zj, use_bridge)
-            s = score(y)
+            s = _on_state(score, model, new)
             new_status = jnp.where(bad, DIVERGED, jnp.where(gone, EXITED, jnp.where(
                 s > up, UP, jnp.where(s <= down, DOWN, RUNNING))))
             keep = lambda a, b: jnp.where(run, a, b)
@@ -251,8 +363,14 @@ def _advance(params, lanes, max_pages, min_live, *, d, bridge, impl, signature):
 @eqx.filter_jit
 def _init_lanes(params, states, steps, keys, up, down, keys2, up2, down2, n, pending):
     """Fresh lanes (the first ``n`` real); a score above ``up`` at the origin is UP at
-    once (and takes its continuation, if any, at once)."""
-    model, _, _, score, _ = params
+    once (and takes its continuation, if any, at once); an origin already past the exit
+    is EXITED at once. The latter is a replica that reached B before its parent's level
+    (a score not aligned with the exit, e.g. the energy, can stay below the level all the
+    way out): it is a success at its origin, and a clone of it is one too. Re-run from
+    that origin as if it were a path start, it went back into the basin and, with no
+    level below to stop it, ran until the cap (seen: 2 of ~20 000 clones, Momentum in the
+    1-D double well at ΔU/T = 15 with the energy score)."""
+    model, _, exit, score, _ = params
     w = steps.shape[0]
     real = jnp.arange(w, dtype=jnp.int32) < n
     zi = jnp.zeros(w, jnp.int32)
@@ -260,8 +378,10 @@ def _init_lanes(params, states, steps, keys, up, down, keys2, up2, down2, n, pen
                    jnp.where(real, RUNNING, CAPPED).astype(jnp.int32), up, down,
                    real & pending, keys2, up2, down2, states, zi, jnp.zeros(w, bool))
     st, s0 = _start_status(lanes, score, model)
-    lanes = dataclasses.replace(lanes, status=jnp.where(real, st, CAPPED),
-                                best=jnp.maximum(lanes.best, s0))
+    out = jax.vmap(lambda s: exit.outside(model.position(s)))(states)
+    lanes = dataclasses.replace(lanes, status=jnp.where(real, jnp.where(out, EXITED, st),
+                                                        CAPPED),
+                                best=jnp.where(out, jnp.inf, jnp.maximum(lanes.best, s0)))
     return _switch(lanes, score, model)
 
 
@@ -289,6 +409,7 @@ class _Runner:
     def __init__(self, model, loss, exit, score, dt, d, bridge, max_pages, key):
         dtype = _engine._float_dtype()
         self.params = _engine._arrayify((model, loss, exit, score, jnp.asarray(dt, dtype)))
+        self.score = self.params[3]
         self.sig = _engine._signature(self.params)
         # the bridge test: Gaussian noise acting on the position (overdamped models)
         bridge = bool(bridge) and model.noise_kind == "gaussian" and model.diffusive_position
@@ -406,6 +527,8 @@ class AMSResult:
       failed: replicas that reached neither A nor B within ``t_max`` (0 when all ended).
       diverged: paths or replicas whose state became non-finite (never an escape: such a
         replica ends at the largest score it reached while finite; warned about).
+      phase_score: whether the replicas were scored on position and velocity
+        (``PhaseScore``).
     """
 
     p: float
@@ -425,6 +548,7 @@ class AMSResult:
     lr: float | None = None
     failed: int = 0
     diverged: int = 0
+    phase_score: bool = False
 
     @property
     def n_runs(self):
@@ -478,7 +602,7 @@ class AMSResult:
                 "n_runs": self.n_runs, "n_replicas": self.n_replicas, "k": self.k,
                 "iterations": self.iterations.tolist(), "cost_lane_steps": self.cost,
                 "wall_time_s": self.wall_time, "failed": self.failed,
-                "diverged": self.diverged, "dt": self.dt}
+                "diverged": self.diverged, "dt": self.dt, "phase_score": self.phase_score}
 
     def __repr__(self):
         lo, hi = self.mean_time_ci()
@@ -510,6 +634,7 @@ def _ams_runs(runner, key, runs, orig, orig_step, t_sigma, n, k, z_a, max_iterat
     of the replicas that ended in B, plus the numbers of failed and diverged segments."""
     runs = np.asarray(runs, np.int64)
     n_r = runs.size
+    eps = float(np.finfo(runner.dtype).eps)
     tot = n_r * n
     w0 = int(jax.tree_util.tree_leaves(orig)[0].shape[0])  # _pad(tot): slots >= tot idle
     rr = np.repeat(runs, n)
@@ -538,8 +663,17 @@ def _ams_runs(runner, key, runs, orig, orig_step, t_sigma, n, k, z_a, max_iterat
             if iters[i] >= max_iterations:
                 raise ValueError(f"AMS run {runs[i]} did not finish in max_iterations = "
                                  f"{max_iterations}: raise it or move the levels")
-            killed = np.flatnonzero(best[i] <= z)
-            alive = np.flatnonzero(best[i] > z)
+            # maxima within rounding of the level are ties: the same peak of one path,
+            # computed in two compiled programs (a parent's run and its clone's re-run,
+            # or two clones of one parent), can differ in its last bits; had the higher
+            # one survived as a parent, its re-run could peak at z itself, never cross
+            # it, and run to the cap (seen: 1 of ~20 000 clones, Momentum in the 1-D
+            # double well at ΔU/T = 15, float32). So the kill level is z + 8 ulps of z
+            # (the re-run still looks for the first score above z: a clone can start
+            # at most those 8 ulps below the kill level)
+            zk = z + 8 * eps * abs(z)
+            killed = np.flatnonzero(best[i] <= zk)
+            alive = np.flatnonzero(best[i] > zk)
             if alive.size == 0:  # every replica at or below the level: p̂ = 0
                 weight[i], done[i] = 0.0, True
                 continue
@@ -583,7 +717,7 @@ def _ams_runs(runner, key, runs, orig, orig_step, t_sigma, n, k, z_a, max_iterat
 
 @eqx.filter_jit
 def _scores(score, model, states):
-    return jax.vmap(lambda st: score(model.position(st)))(states)
+    return jax.vmap(lambda st: _on_state(score, model, st))(states)
 
 
 def _auto_levels(runner, model, theta0, score, s0, n, key, max_pages):
@@ -612,7 +746,7 @@ def _auto_levels(runner, model, theta0, score, s0, n, key, max_pages):
                              f"within {used * K} steps: the escape is not rare (use "
                              f"sd.escape), or pass levels")
         states, steps, n = _take(st, keep), stp[keep], int(keep.size)
-        sc = np.asarray(_scores(score, model, states))[:n]
+        sc = np.asarray(_scores(runner.score, model, states))[:n]
         q = np.quantile(sc, [0.5, 0.9])
         # standard errors of the quantiles from order statistics: q(u ± sqrt(u(1−u)/n))
         du = np.sqrt(np.array([0.25, 0.09]) / n)
@@ -632,10 +766,11 @@ def _auto_levels(runner, model, theta0, score, s0, n, key, max_pages):
 
 def splitting_probability(model, loss, start, exit, *, level_a, dt, key, n_replicas=100,
                           k=None, score=None, n_runs=1, t_max=None, bridge=True,
-                          max_iterations=100_000):
+                          max_iterations=100_000, phase_score=True):
     """AMS estimates of ``P(reach the exit before score <= level_a | start)`` from a fixed
     start point (all replicas start at ``start``, velocity zero), one per run: the
-    splitting core of ``escape_ams`` on its own (unbiased for the discrete chain).
+    splitting core of ``escape_ams`` on its own (unbiased for the discrete chain; a
+    model with a velocity is scored on its phase, ``phase_score`` as there).
     Returns ``(p̂ per run (n_runs,), iterations per run)``."""
     n = _checks.integer("n_replicas", n_replicas, minimum=2)
     k = max(1, n // 4) if k is None else _checks.integer("k", k, minimum=1)
@@ -651,7 +786,8 @@ def splitting_probability(model, loss, start, exit, *, level_a, dt, key, n_repli
     if float(score(start)) <= float(level_a):
         raise ValueError(f"level_a = {level_a} must be below score(start) = "
                          f"{float(score(start)):.4g}")
-    runner = _Runner(model, loss, exit, score, dt, start.shape[0], bridge,
+    sscore = _state_score(phase_score, model, loss, start, score, dt)
+    runner = _Runner(model, loss, exit, sscore, dt, start.shape[0], bridge,
                      max(1, math.ceil(_engine.n_steps(t_max, dt) / K)), key)
     states = jax.vmap(lambda _: model.init(start))(jnp.arange(_pad(n * n_runs)))
     zero = np.zeros(n * n_runs, np.int64)
@@ -664,7 +800,7 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
                n_replicas: int = 200, k: int | None = None, score=None,
                levels: tuple[float, float] | None = None, n_runs: int = 8,
                n_direct: int | None = None, t_max: float | None = None, bridge: bool = True,
-               max_iterations: int = 100_000) -> AMSResult:
+               max_iterations: int = 100_000, phase_score: bool = True) -> AMSResult:
     """Mean escape time by adaptive multilevel splitting (see the module docstring).
 
     Args:
@@ -691,6 +827,14 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         ``10⁵·dt``); replicas that reach neither A nor B by then are reported in
         ``failed`` (and warned about), never counted as escapes.
       bridge: Brownian-bridge exit test (Gaussian overdamped models, half-space/box).
+      phase_score: a model with a velocity (Momentum, Adam, Adai, Underdamped) is split on
+        its position and velocity, ``PhaseScore`` of ``score`` (``phase_score``): the
+        amplitude the energy along the escape direction would reach (underdamped), or
+        where the velocity carries the score before it relaxes (overdamped). ``False``:
+        the position alone, which beyond ΔL/T ≈ 5 gives runs whose ``p̂`` differ by
+        orders of magnitude (the basin set ``A`` is then crossed every half oscillation;
+        docs: rare events). A score with an ``on_state(model, state)`` method is used as
+        it is.
 
     Returns:
       ``AMSResult``: ``p``, ``p_ci()``, ``mean_time()``, ``mean_time_ci()``, ``rate()``,
@@ -740,9 +884,10 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         raise ValueError("score must increase towards the exit at theta0: its gradient "
                          "there points away from the exit (did you flip its sign?)")
     _engine.warn_if_unstable(model, loss, theta0, dt)
+    sscore = _state_score(phase_score, model, loss, theta0, score, dt)
     d = theta0.shape[0]
     max_pages = max(1, math.ceil(_engine.n_steps(t_max, dt) / K))
-    runner = _Runner(model, loss, exit, score, dt, d, bridge, max_pages, key)
+    runner = _Runner(model, loss, exit, sscore, dt, d, bridge, max_pages, key)
     if levels is None:
         if s0 >= 0:
             raise ValueError(f"score(theta0) = {s0:.4g} >= 0: the default levels need a "
@@ -752,7 +897,7 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
     if not (s0 <= z_a < z_s):
         raise ValueError(f"levels must satisfy score(theta0) = {s0:.4g} <= z_A < z_Sigma, got "
                          f"levels=({z_a:.4g}, {z_s:.4g})")
-    if isinstance(score, ExitScore) and not z_s < 0:
+    if isinstance(score, ExitScore) and not isinstance(sscore, PhaseScore) and not z_s < 0:
         raise ValueError(f"levels: z_Sigma = {z_s:.4g} must be below 0, the default score's "
                          f"value on the exit's boundary")
     dtv = float(dt)
@@ -830,4 +975,4 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
                      iterations=np.asarray(iters), n_replicas=n, k=k, cost=runner.steps,
                      wall_time=_time.perf_counter() - t_start, dt=dtv,
                      lr=_engine._lr_of(model), failed=failed,
-                     diverged=diverged)
+                     diverged=diverged, phase_score=isinstance(sscore, PhaseScore))

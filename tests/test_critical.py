@@ -225,7 +225,9 @@ def test_path_coordinate_is_the_arc_length_of_the_nearest_point(d):
         + 0.3 * rng.normal(size=(200, 11, d))
     pts = pts.reshape(-1, d)[:300]
     a, ab = images[:-1], np.diff(images, axis=0)
-    t = np.clip(np.einsum("pid,id->pi", pts[:, None] - a, ab) / np.sum(ab**2, 1), 0, 1)
+    # the first segment goes on before the first image (t < 0 there)
+    lo = np.where(np.arange(len(ab)) == 0, -np.inf, 0.0)
+    t = np.clip(np.einsum("pid,id->pi", pts[:, None] - a, ab) / np.sum(ab**2, 1), lo, 1)
     dist = np.sum((a + t[..., None] * ab - pts[:, None]) ** 2, axis=2)
     order = np.sort(dist, axis=1)
     clear = order[:, 1] - order[:, 0] > 1e-3 * (1 + order[:, 0])
@@ -238,6 +240,10 @@ def test_path_coordinate_is_the_arc_length_of_the_nearest_point(d):
     err = np.abs(got[clear] - want[clear]) / (1 + np.abs(want[clear]))
     assert err.max() < tol, err.max()
     assert np.isnan(float(pc(jnp.full(d, jnp.nan))))
+    # behind the first image, on the line of the first segment: negative arc length
+    behind = images[0] - 0.5 * ab[0]
+    assert float(pc(jnp.asarray(behind, jnp.result_type(float)))) == pytest.approx(
+        -0.5 * np.linalg.norm(ab[0]), rel=1e-5)
 
 
 def test_path_coordinate_exit_never_fires_spuriously_inside_the_engine():
