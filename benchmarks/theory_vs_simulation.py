@@ -67,6 +67,8 @@ from sdesim import critical
 FIG = os.path.join(os.path.dirname(__file__), "..", "figures")
 COMMIT = 0.8  # the exit: this fraction of the way from the saddle to the other minimum
 LR = 0.1  # SGD/Momentum learning rate (SDE time per iteration)
+SPREAD = 30.0  # runs' p̂ spanning more than this factor: the estimate is not converged
+PHASE = ("Momentum", "Adai", "Adam")  # the models with a velocity
 DT_CURV = 0.01  # dt · (the fastest rate of the model's dynamics, linearized; step_size)
 # the box of the exact (grid) mean exit time on the 2-D landscapes: L is ≥ 20 T above the
 # basin's minimum on its faces at every ΔL/T of the table
@@ -475,8 +477,15 @@ def table(out):
                 f = lambda x: f"{x:.2f}" if x >= 0.01 else f"{x:.1e}"  # noqa: E731
                 # †: some trial paths hit t_max (the simulated time can only be too long)
                 mark = "†" if r["ams"].get("failed") else ""
-                # ‡: the runs' spread reaches p = 0 (an open interval): not converged
-                mark += "‡" if not np.isfinite(hi) else ""
+                # ‡: not converged: the runs' spread reaches p = 0 (an open interval), or
+                # their p̂ span more than SPREAD (Momentum on the rotated well at 15, two
+                # keys: estimates 3.4x apart with spreads of 36x and 5.6x)
+                pr = np.asarray(r["ams"].get("p_runs") or [1.0])
+                wide = pr.min() <= 0 or pr.max() / pr.min() > SPREAD
+                mark += "‡" if not np.isfinite(hi) or wide else ""
+                # §: a phase-space model split on its position alone (rows before
+                # escape_ams's phase score, or --position-score)
+                mark += "§" if m in PHASE and not r["ams"].get("phase_score") else ""
                 cells.append(f"{f(p / r['ams']['mean'])} [{f(p / hi)}, {f(p / lo)}]{mark}")
             print(f"| {lname} ({entry['barrier']:.3g}) | {m} | " + " | ".join(cells) + " |")
             if m == "Langevin" and any("exact" in r for r in entry["rows"]):
