@@ -1213,6 +1213,7 @@ def test_ams_resume_reuses_the_finished_run(ams_run, tmp_path, capsys, monkeypat
      "[run] levels = [-2.0, -0.8]: z_A must be >= score(theta0) = -1"),
     (AMS + "levels = [-0.9, 0.5]\n", "[run] levels = [-0.9, 0.5]: z_Sigma must be < 0"),
     (AMS + "n_direct = 1.5\n", "[run] n_direct = 1.5: expected an integer"),
+    (AMS + "phase_score = 1\n", "[run] phase_score = 1: expected true or false"),
     (AMS.replace('"ams"', '"splitting"'),
      "[run] method = 'splitting': expected one of \"direct\", \"ams\""),
     (SMALL + "n_replicas = 16\n",
@@ -1357,3 +1358,15 @@ def test_examples_command_lists_prints_copies_and_runs(tmp_path, capsys, monkeyp
     one_line_error(capsys, "give a config file or --example kramers_ams, not both")
     assert cli.main(["sweep"]) == 2
     one_line_error(capsys, "sdesim sweep needs a config file with a [sweep] section")
+
+
+def test_ams_phase_score_key_reaches_escape_ams():
+    # [run] phase_score = false: escape_ams splits on the position alone; left out: its
+    # default (true)
+    import importlib
+
+    build = importlib.import_module("sdesim.cli.build")
+    rc = {"method": "ams", "dt": 0.01, "t_max": 10.0, "phase_score": False}
+    assert build._ams_run(rc, {})["phase_score"] is False
+    rest = {k: v for k, v in rc.items() if k != "phase_score"}
+    assert "phase_score" not in build._ams_run(rest, {})

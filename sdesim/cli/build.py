@@ -58,7 +58,7 @@ RUN = {k: Key(k, t, k in ("n_paths", "dt", "t_max")) for k, t in (
 METHODS = ("direct", "ams")
 AMS_RUN = {k: Key(k, t) for k, t in (
     ("n_replicas", "int"), ("k", "int"), ("n_runs", "int"), ("levels", "vec"),
-    ("n_direct", "int"), ("max_iterations", "int"))}
+    ("n_direct", "int"), ("max_iterations", "int"), ("phase_score", "bool"))}
 DIRECT_ONLY = ("n_paths", "lanes", "block")
 RUN.update({"method": Key("method", METHODS), **AMS_RUN})
 
@@ -607,7 +607,8 @@ def _ams_run(rc, mc):
                bridge=bool(rc.get("bridge", True)))
     for k in AMS_RUN:
         if k in rc:
-            run[k] = tuple(float(v) for v in rc[k]) if k == "levels" else int(rc[k])
+            run[k] = (tuple(float(v) for v in rc[k]) if k == "levels"
+                      else bool(rc[k]) if k == "phase_score" else int(rc[k]))
     return run
 
 

@@ -10,9 +10,10 @@ definite) are checked when the objects are built (:mod:`sdesim.cli.build`).
 ``block`` paths, ``lanes``) or ``"ams"`` (``sd.escape_ams``, one call: ``n_replicas`` >= 2,
 ``k`` (1 <= k < n_replicas), ``n_runs`` >= 2 (the interval comes from their spread),
 ``levels = [z_A, z_Sigma]`` (z_A < z_Sigma < 0; the default score of the exit is 0 on its
-boundary), ``n_direct`` >= 2, ``max_iterations`` >= 1, each escape_ams's default when left
-out; ``t_max`` is the longest segment of a replica). The AMS keys with the direct method
-are refused, naming the key, except in a sweep over ``"run.method"``, where they are the
+boundary), ``n_direct`` >= 2, ``max_iterations`` >= 1, ``phase_score`` (true: a model with
+a velocity is split on position and velocity), each escape_ams's default when left out;
+``t_max`` is the longest segment of a replica). The AMS keys with the direct method are
+refused, naming the key, except in a sweep over ``"run.method"``, where they are the
 AMS points' settings; the direct keys (``n_paths``, ``block``, ``lanes``) are not needed
 by method = "ams" and are ignored there, so ``--set run.method=ams`` switches any config
 (``--paths`` with only AMS points is refused: it would set nothing).
