@@ -8,7 +8,8 @@ minimum; ``Σ = {ξ = z_Σ}`` with ``z_A < z_Σ``.
   first entrances on Σ coming from A. ``n`` replicas from μ run until A or B; ``M_i`` is
   the largest score along replica ``i`` (``+inf`` once it is in B). Iteration ``q``:
   ``Z_q`` = the ``k``-th smallest ``M``; every replica with ``M_i ≤ Z_q`` is killed
-  (``K_q ≥ k`` of them when scores tie, which keeps the estimator unbiased); each is
+  (``K_q ≥ k`` of them when scores tie, which keeps the estimator unbiased; maxima within
+  8 ulps of ``Z_q`` count as ties, see ``_ams_runs``); each is
   replaced by a copy of a uniformly chosen survivor cut at the survivor's first step with
   score ``> Z_q`` (the whole model state: velocity, moments, optimizer state), then run on
   with fresh noise until A or B. Stop when ``Z_q`` is ``+inf`` (at least ``n − k + 1``
