@@ -379,7 +379,10 @@ def _init_lanes(params, states, steps, keys, up, down, keys2, up2, down2, n, pen
                    jnp.where(real, RUNNING, CAPPED).astype(jnp.int32), up, down,
                    real & pending, keys2, up2, down2, states, zi, jnp.zeros(w, bool))
     st, s0 = _start_status(lanes, score, model)
-    out = jax.vmap(lambda s: exit.outside(model.position(s)))(states)
+    # a non-finite origin (a lane that diverged) is never taken as past the exit: run
+    # on, it diverges again and is counted so
+    out = jax.vmap(lambda s: exit.outside(model.position(s))
+                   & jnp.all(jnp.isfinite(model.position(s))))(states)
     lanes = dataclasses.replace(lanes, status=jnp.where(real, jnp.where(out, EXITED, st),
                                                         CAPPED),
                                 best=jnp.where(out, jnp.inf, jnp.maximum(lanes.best, s0)))
