@@ -232,13 +232,16 @@ def simulate(model, geo, args, key, direct_paths, predicted):
     ams = sd.escape_ams(model, loss, geo["x_min"], geo["exit"], dt=dt, key=key,
                         n_replicas=args.replicas, n_runs=args.runs,
                         t_max=args.t_max_steps * dt,
-                        phase_score=not args.position_score)
+                        phase_score=not args.position_score,
+                        directions=None if args.whole_energy else
+                        [s.direction for s in geo["pred"].saddles])
     lo, hi = ams.mean_time_ci()
     # failed: trial paths that reached neither the basin nor the exit within escape_ams's
     # t_max; they count as failures to escape, so the time can only be too long
     row["ams"] = dict(mean=float(ams.mean_time()), ci=[float(lo), float(hi)],
                       p=float(ams.p), p_runs=[float(x) for x in ams.p_runs],
                       failed=int(ams.failed), phase_score=bool(ams.phase_score),
+                      directions=int(ams.directions),
                       seconds=time.perf_counter() - t0)
     if direct_paths:
         t0 = time.perf_counter()
@@ -302,6 +305,10 @@ def main(argv=None):
     ap.add_argument("--overdamped-dt", action="store_true", help="every model at the "
                     "landscape's dt = DT_CURV/curvature (the rule before 2026-12-03: the "
                     "phase-space rows without a dt of their own), not step_size's")
+    ap.add_argument("--whole-energy", action="store_true", help="the phase score's energy "
+                    "in all coordinates, not along the saddles' escape directions "
+                    "(escape_ams(directions=None); the phase-space rows whose ams has no "
+                    "'directions' were measured so)")
     ap.add_argument("--position-score", action="store_true", help="split the phase-space "
                     "models on the position alone (escape_ams(phase_score=False); before "
                     "2026-12-03 every row was)")

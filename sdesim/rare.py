@@ -156,6 +156,14 @@ class PhaseScore:
       ``τ = 1/r₊``, ``r₊ = (γ + sqrt(γ² − 4ω²))/2`` the velocity's relaxation rate: the
       score where the velocity carries it before it relaxes (``τ → 1/γ``).
 
+    With escape directions ``u_k`` (``directions``; unit rows, e.g. the saddles' unstable
+    directions) the energy is taken along each line ``θ₀ + a·u_k`` instead of in every
+    coordinate: ``E_k = L(θ₀ + a_k u_k) − L(θ₀) + ½ M_k w_k²``, ``a_k = u_k·(θ − θ₀)``,
+    ``w_k = u_k·v``, ``M_k = Σ u_ki² M_i``, and ``ξ = s₀ + max_k sqrt(2E_k/λ_k)`` with
+    ``λ_k = |u_kᵀ H u_k|`` at θ₀. In many coordinates the whole energy is mostly the
+    thermal energy of the directions a path does not escape along (about ``d·T``, with
+    fluctuations of ``sqrt(d)·T``), which drowns the part that matters.
+
     Called on ``θ`` alone it is ``s(θ)`` (the score at rest: the input checks at θ₀)."""
 
     score: object
@@ -166,6 +174,10 @@ class PhaseScore:
     lam: jax.Array  # curvature of the loss along e at θ₀
     tau: jax.Array
     kind: str = dataclasses.field(default="energy", metadata=dict(static=True))
+    x0: jax.Array | None = None  # θ₀ (with directions)
+    u: jax.Array | None = None  # (K, d) unit escape directions, or None: all coordinates
+    u_mass: jax.Array | None = None  # (K,) M_k
+    u_lam: jax.Array | None = None  # (K,) λ_k
 
     def __call__(self, theta):
         return self.score(theta)
@@ -178,6 +190,13 @@ class PhaseScore:
         if self.kind == "look-ahead":
             s, w = jax.jvp(self.score, (th,), (v,))
             return s + self.tau.astype(dtype) * w
+        if self.u is not None:
+            x0, u = self.x0.astype(dtype), self.u.astype(dtype)
+            a, w = u @ (th - x0), u @ v
+            pot = jax.vmap(lambda t, uk: self.loss(x0 + t * uk))(a, u)
+            e = pot - self.l0.astype(dtype) + 0.5 * self.u_mass.astype(dtype) * w * w
+            r = jnp.sqrt(2 * jnp.maximum(e, 0) / self.u_lam.astype(dtype))
+            return self.s0.astype(dtype) + jnp.max(r)
         e = (self.loss(th) - self.l0.astype(dtype)
              + 0.5 * jnp.sum(self.mass.astype(dtype) * v * v))
         return self.s0.astype(dtype) + jnp.sqrt(2 * jnp.maximum(e, 0) / self.lam.astype(dtype))
@@ -204,21 +223,45 @@ def inertia(model, loss, theta0, dt):
             np.broadcast_to(np.asarray(g, float), shape))
 
 
-def phase_score(model, loss, theta0, score, dt):
+def _curvature(loss, theta0, e):
+    """``|eᵀ H e|`` of the loss at ``θ₀`` (a Hessian-vector product)."""
+    hv = jax.jvp(jax.grad(loss), (theta0,), (jnp.asarray(e, theta0.dtype),))[1]
+    return abs(float(np.asarray(e, float) @ np.asarray(hv, float)))
+
+
+def _directions(directions, theta0):
+    """``directions`` as unit rows ``(K, d)`` (float), checked."""
+    u = np.array(directions, float)
+    if u.ndim == 1:
+        u = u[None]
+    d = np.shape(theta0)[0]
+    if u.ndim != 2 or u.shape[1] != d or u.shape[0] == 0:
+        raise ValueError(f"directions must be K >= 1 vectors of theta0's size {d}, got "
+                         f"shape {np.shape(directions)}")
+    norm = np.linalg.norm(u, axis=1)
+    if not np.all(np.isfinite(u)) or np.any(norm == 0):
+        raise ValueError("directions must be finite and non-zero")
+    return u / norm[:, None]
+
+
+def phase_score(model, loss, theta0, score, dt, directions=None):
     """The ``PhaseScore`` of ``score`` for ``model`` at ``θ₀``, or ``score`` itself for a
     model without a velocity. Along ``e``, the score's gradient at ``θ₀`` (unit):
     ``M = Σ e_i² M_i``, ``γ = Σ e_i² γ_i`` (the model's mass and friction rate at
-    ``model.init(θ₀)``), ``ω² = λ/M`` with ``λ = |eᵀ H e|`` the loss's curvature there."""
+    ``model.init(θ₀)``), ``ω² = λ/M`` with ``λ = |eᵀ H e|`` the loss's curvature there;
+    these choose the kind. ``directions`` (``(K, d)``, e.g. the unstable directions of
+    ``sd.theory.predict(...).saddles``): the energy score takes the energy along each of
+    them (the largest) instead of in every coordinate (``PhaseScore``); the look-ahead
+    kind does not use them."""
     mg = inertia(model, loss, theta0, dt)
     if mg is None:
         return score
     m, g = mg
+    u = None if directions is None else _directions(directions, theta0)
     e = np.array(jax.grad(score)(theta0), float)
     norm = np.linalg.norm(e)
     e = e / norm if np.isfinite(norm) and norm > 0 else np.full(e.shape, e.size ** -0.5)
-    hv = np.asarray(jax.jvp(jax.grad(loss), (theta0,), (jnp.asarray(e, theta0.dtype),))[1],
-                    float)
-    lam = abs(float(e @ hv))
+    lam = _curvature(loss, theta0, e)
     w = e * e
     m_e, g_e = float(w @ m), float(w @ g)
     om = math.sqrt(lam / m_e)
@@ -229,18 +272,34 @@ def phase_score(model, loss, theta0, score, dt):
     if g_e >= 2 * om:
         kind, tau = "look-ahead", 2 / (g_e + math.sqrt(g_e * g_e - 4 * om * om))
     f = jnp.result_type(float)
+    along = {}
+    if u is not None and kind == "energy":
+        lam_k = np.array([_curvature(loss, theta0, uk) for uk in u])
+        if not np.all(np.isfinite(lam_k) & (lam_k > 0)):
+            raise ValueError(f"phase_score: the loss has no curvature along directions "
+                             f"{np.flatnonzero(~(lam_k > 0)).tolist()} at theta0")
+        along = dict(x0=jnp.asarray(theta0, f), u=jnp.asarray(u, f),
+                     u_mass=jnp.asarray(u * u @ m, f), u_lam=jnp.asarray(lam_k, f))
     return PhaseScore(score, loss, jnp.asarray(score(theta0), f), jnp.asarray(loss(theta0), f),
-                      jnp.asarray(m, f), jnp.asarray(lam, f), jnp.asarray(tau, f), kind)
+                      jnp.asarray(m, f), jnp.asarray(lam, f), jnp.asarray(tau, f), kind,
+                      **along)
 
 
-def _state_score(phase, model, loss, theta0, score, dt):
+def _state_score(phase, model, loss, theta0, score, dt, directions=None):
     """The score ``_Runner`` evaluates on states: ``score`` as given if it already is one
     (``on_state``); else ``phase_score`` of it (``phase`` True) or ``score`` alone."""
     if hasattr(score, "on_state"):
         return score
     if phase:
-        return phase_score(model, loss, theta0, score, dt)
+        return phase_score(model, loss, theta0, score, dt, directions)
     return score
+
+
+def _flat_directions(directions, un):
+    """Escape directions as flat vectors: pytrees shaped like θ₀ are ravelled."""
+    if directions is None or un is None:
+        return directions
+    return np.stack([np.asarray(un.ravel(t), float) for t in directions])
 
 
 # ---------------------------------------------------------------------------------------
@@ -532,7 +591,8 @@ class AMSResult:
       diverged: paths or replicas whose state became non-finite (never an escape: such a
         replica ends at the largest score it reached while finite; warned about).
       phase_score: whether the replicas were scored on position and velocity
-        (``PhaseScore``).
+        (``PhaseScore``); directions: how many escape directions its energy was taken
+        along (0: all coordinates, or not the energy).
     """
 
     p: float
@@ -553,6 +613,7 @@ class AMSResult:
     failed: int = 0
     diverged: int = 0
     phase_score: bool = False
+    directions: int = 0
 
     @property
     def n_runs(self):
@@ -606,7 +667,8 @@ class AMSResult:
                 "n_runs": self.n_runs, "n_replicas": self.n_replicas, "k": self.k,
                 "iterations": self.iterations.tolist(), "cost_lane_steps": self.cost,
                 "wall_time_s": self.wall_time, "failed": self.failed,
-                "diverged": self.diverged, "dt": self.dt, "phase_score": self.phase_score}
+                "diverged": self.diverged, "dt": self.dt, "phase_score": self.phase_score,
+                "directions": self.directions}
 
     def __repr__(self):
         lo, hi = self.mean_time_ci()
@@ -770,11 +832,12 @@ def _auto_levels(runner, model, theta0, score, s0, n, key, max_pages):
 
 def splitting_probability(model, loss, start, exit, *, level_a, dt, key, n_replicas=100,
                           k=None, score=None, n_runs=1, t_max=None, bridge=True,
-                          max_iterations=100_000, phase_score=True):
+                          max_iterations=100_000, phase_score=True, directions=None):
     """AMS estimates of ``P(reach the exit before score <= level_a | start)`` from a fixed
     start point (all replicas start at ``start``, velocity zero), one per run: the
     splitting core of ``escape_ams`` on its own (unbiased for the discrete chain; a
-    model with a velocity is scored on its phase, ``phase_score`` as there).
+    model with a velocity is scored on its phase, ``phase_score`` and ``directions`` as
+    there).
     Returns ``(p̂ per run (n_runs,), iterations per run)``."""
     n = _checks.integer("n_replicas", n_replicas, minimum=2)
     k = max(1, n // 4) if k is None else _checks.integer("k", k, minimum=1)
@@ -785,12 +848,13 @@ def splitting_probability(model, loss, start, exit, *, level_a, dt, key, n_repli
     model, loss, start, exit, un = _pytrees.flatten_problem(model, loss, start, exit)
     if un is not None and score is not None:
         score = _pytrees.OnParams(score, un)
+    directions = _flat_directions(directions, un)
     _, start, exit, key = _engine.check_inputs(model, loss, start, exit, 1, dt, t_max, key)
     score = default_score(exit, start) if score is None else score
     if float(score(start)) <= float(level_a):
         raise ValueError(f"level_a = {level_a} must be below score(start) = "
                          f"{float(score(start)):.4g}")
-    sscore = _state_score(phase_score, model, loss, start, score, dt)
+    sscore = _state_score(phase_score, model, loss, start, score, dt, directions)
     runner = _Runner(model, loss, exit, sscore, dt, start.shape[0], bridge,
                      max(1, math.ceil(_engine.n_steps(t_max, dt) / K)), key)
     states = jax.vmap(lambda _: model.init(start))(jnp.arange(_pad(n * n_runs)))
@@ -804,7 +868,8 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
                n_replicas: int = 200, k: int | None = None, score=None,
                levels: tuple[float, float] | None = None, n_runs: int = 8,
                n_direct: int | None = None, t_max: float | None = None, bridge: bool = True,
-               max_iterations: int = 100_000, phase_score: bool = True) -> AMSResult:
+               max_iterations: int = 100_000, phase_score: bool = True,
+               directions=None) -> AMSResult:
     """Mean escape time by adaptive multilevel splitting (see the module docstring).
 
     Args:
@@ -839,6 +904,11 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         orders of magnitude (the basin set ``A`` is then crossed every half oscillation;
         docs: rare events). A score with an ``on_state(model, state)`` method is used as
         it is.
+      directions: escape directions ``(K, d)`` (or K pytrees shaped like ``theta0``), e.g.
+        ``[s.direction for s in sd.theory.predict(...).saddles]``: the energy score takes
+        the energy along each (the largest) rather than in all coordinates, which in many
+        coordinates is mostly the thermal energy of directions that do not escape
+        (``PhaseScore``; docs: rare events). Default: all coordinates.
 
     Returns:
       ``AMSResult``: ``p``, ``p_ci()``, ``mean_time()``, ``mean_time_ci()``, ``rate()``,
@@ -856,6 +926,7 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
     model, loss, theta0, exit, un = _pytrees.flatten_problem(model, loss, theta0, exit)
     if un is not None and callable(score):
         score = _pytrees.OnParams(score, un)
+    directions = _flat_directions(directions, un)
     _, theta0, exit, key = _engine.check_inputs(model, loss, theta0, exit, 1, dt, t_max, key)
     if exit is None:
         raise TypeError("exit is required: an exit from sdesim.exits")
@@ -888,7 +959,7 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         raise ValueError("score must increase towards the exit at theta0: its gradient "
                          "there points away from the exit (did you flip its sign?)")
     _engine.warn_if_unstable(model, loss, theta0, dt)
-    sscore = _state_score(phase_score, model, loss, theta0, score, dt)
+    sscore = _state_score(phase_score, model, loss, theta0, score, dt, directions)
     d = theta0.shape[0]
     max_pages = max(1, math.ceil(_engine.n_steps(t_max, dt) / K))
     runner = _Runner(model, loss, exit, sscore, dt, d, bridge, max_pages, key)
@@ -979,4 +1050,6 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
                      iterations=np.asarray(iters), n_replicas=n, k=k, cost=runner.steps,
                      wall_time=_time.perf_counter() - t_start, dt=dtv,
                      lr=_engine._lr_of(model), failed=failed,
-                     diverged=diverged, phase_score=isinstance(sscore, PhaseScore))
+                     diverged=diverged, phase_score=isinstance(sscore, PhaseScore),
+                     directions=int(sscore.u.shape[0]) if isinstance(sscore, PhaseScore)
+                     and sscore.u is not None else 0)

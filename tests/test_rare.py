@@ -204,6 +204,41 @@ def test_phase_score_is_the_energy_or_a_look_ahead():
     assert rare.phase_score(sd.models.Langevin(0.1), loss, th0, score, 0.01) is score
 
 
+def test_phase_score_along_escape_directions_ignores_the_other_coordinates():
+    # L = 2x² + 3y² + z², light friction (energy kind), directions e_x and 2·e_y (made
+    # unit): ξ = s₀ + max_k sqrt(2E_k/λ_k) with E_x = 2x² + v_x²/2 (λ = 4) and E_y = 3y² +
+    # v_y²/2 (λ = 6); z and v_z, however large, do not enter.
+    loss = lambda th: 2.0 * th[0] ** 2 + 3.0 * th[1] ** 2 + th[2] ** 2
+    exit = sd.exits.Halfspace([1.0, 0.0, 0.0], 1.0)
+    th0 = jnp.zeros(3, jnp.result_type(float))
+    score = rare.default_score(exit, th0)
+    model = sd.models.Underdamped(1.0, 0.5, 0.1)
+    ps = rare.phase_score(model, loss, th0, score, 0.01, directions=[[1, 0, 0], [0, 2, 0]])
+    assert ps.kind == "energy" and ps.u.shape == (2, 3)
+    np.testing.assert_allclose(np.asarray(ps.u_lam), [4.0, 6.0], rtol=1e-6)
+    for z, vz in ((0.0, 0.0), (5.0, 7.0)):
+        st = sd.models.PhaseState(jnp.asarray([0.3, 0.1, z], th0.dtype),
+                                  jnp.asarray([0.4, -0.2, vz], th0.dtype))
+        e_x, e_y = 2 * 0.09 + 0.08, 3 * 0.01 + 0.02
+        want = -1 + max(np.sqrt(2 * e_x / 4), np.sqrt(2 * e_y / 6))
+        assert float(ps.on_state(model, st)) == pytest.approx(want, rel=1e-5)
+    # the whole energy (no directions) does see z
+    whole = rare.phase_score(model, loss, th0, score, 0.01)
+    assert float(whole.on_state(model, st)) > float(ps.on_state(model, st)) + 1
+    for bad in ([1.0, 0.0], [[0.0, 0.0, 0.0]], [[np.nan, 1.0, 0.0]]):
+        with pytest.raises(ValueError, match="directions"):
+            rare.phase_score(model, loss, th0, score, 0.01, directions=bad)
+    # through escape_ams, with pytree parameters (a direction shaped like theta0)
+    kw = dict(dt=0.01, key=jax.random.key(0), n_replicas=20, n_runs=2, n_direct=40)
+    r = sd.escape_ams(model, DW, TH0, EXIT, directions=[[1.0]], **kw)
+    assert r.phase_score and r.directions == 1 and r.summary()["directions"] == 1
+    tree = sd.escape_ams(model, lambda p: DW(p["x"]), {"x": jnp.asarray(TH0)}, EXIT,
+                         directions=[{"x": jnp.ones(1)}], **kw)
+    assert tree.directions == 1 and tree.mean_time() == pytest.approx(r.mean_time())
+    assert sd.escape_ams(sd.models.Langevin(0.2), DW, TH0, EXIT, directions=[[1.0]],
+                         **kw).directions == 0
+
+
 def test_escape_ams_scores_phase_space_models_on_position_and_velocity():
     kw = dict(dt=0.01, key=jax.random.key(0), n_replicas=20, n_runs=2, n_direct=40)
     model = sd.models.Underdamped(1.0, 2.0, 0.2)
