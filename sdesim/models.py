@@ -360,13 +360,6 @@ class _AdaptiveMoment:
         vhat = v2_new / -jnp.expm1(-r2 * (t + h))
         return v2_new, vhat
 
-    def state_mass(self, state):
-        """Per-coordinate mass at ``state``, from its second-moment EMA ``v2`` without
-        the bias correction (Adai's mass depends only on the ratios ``v̂_i/mean(v̂)``, in
-        which it cancels; Adam's is exact once ``t ≫ η/(1−β₂)``). The splitting's energy
-        score uses it (``sdesim.rare.PhaseScore``): this mass changes as a path climbs."""
-        return self._mass_friction(state.v2)[0]
-
     def terms(self, state, t, h, loss):
         th, v, v2 = state
         g = _grad(loss, th)

@@ -164,11 +164,6 @@ class PhaseScore:
     thermal energy of the directions a path does not escape along (about ``d·T``, with
     fluctuations of ``sqrt(d)·T``), which drowns the part that matters.
 
-    A model whose mass changes with its state (``state_mass``: Adai, Adam) enters the
-    energy with the mass it has at that state, not at θ₀: Adai's mass in a coordinate
-    falls as that coordinate's gradient grows, i.e. as the path climbs (10-D Adai at
-    ΔL/T = 15: runs' p̂ spread 2.6× against 1 400× with θ₀'s mass; theory page).
-
     Called on ``θ`` alone it is ``s(θ)`` (the score at rest: the input checks at θ₀)."""
 
     score: object
@@ -181,9 +176,8 @@ class PhaseScore:
     kind: str = dataclasses.field(default="energy", metadata=dict(static=True))
     x0: jax.Array | None = None  # θ₀ (with directions)
     u: jax.Array | None = None  # (K, d) unit escape directions, or None: all coordinates
+    u_mass: jax.Array | None = None  # (K,) M_k
     u_lam: jax.Array | None = None  # (K,) λ_k
-    # the model's mass at the state (``model.state_mass``: Adai, Adam) instead of ``mass``
-    live_mass: bool = dataclasses.field(default=False, metadata=dict(static=True))
 
     def __call__(self, theta):
         return self.score(theta)
@@ -196,16 +190,15 @@ class PhaseScore:
         if self.kind == "look-ahead":
             s, w = jax.jvp(self.score, (th,), (v,))
             return s + self.tau.astype(dtype) * w
-        mass = (model.state_mass(state).astype(dtype) if self.live_mass
-                else self.mass.astype(dtype))
         if self.u is not None:
             x0, u = self.x0.astype(dtype), self.u.astype(dtype)
             a, w = u @ (th - x0), u @ v
             pot = jax.vmap(lambda t, uk: self.loss(x0 + t * uk))(a, u)
-            e = pot - self.l0.astype(dtype) + 0.5 * ((u * u) @ mass) * w * w
+            e = pot - self.l0.astype(dtype) + 0.5 * self.u_mass.astype(dtype) * w * w
             r = jnp.sqrt(2 * jnp.maximum(e, 0) / self.u_lam.astype(dtype))
             return self.s0.astype(dtype) + jnp.max(r)
-        e = self.loss(th) - self.l0.astype(dtype) + 0.5 * jnp.sum(mass * v * v)
+        e = (self.loss(th) - self.l0.astype(dtype)
+             + 0.5 * jnp.sum(self.mass.astype(dtype) * v * v))
         return self.s0.astype(dtype) + jnp.sqrt(2 * jnp.maximum(e, 0) / self.lam.astype(dtype))
 
 
@@ -286,10 +279,10 @@ def phase_score(model, loss, theta0, score, dt, directions=None):
             raise ValueError(f"phase_score: the loss has no curvature along directions "
                              f"{np.flatnonzero(~(lam_k > 0)).tolist()} at theta0")
         along = dict(x0=jnp.asarray(theta0, f), u=jnp.asarray(u, f),
-                     u_lam=jnp.asarray(lam_k, f))
+                     u_mass=jnp.asarray(u * u @ m, f), u_lam=jnp.asarray(lam_k, f))
     return PhaseScore(score, loss, jnp.asarray(score(theta0), f), jnp.asarray(loss(theta0), f),
                       jnp.asarray(m, f), jnp.asarray(lam, f), jnp.asarray(tau, f), kind,
-                      **along, live_mass=hasattr(model, "state_mass"))
+                      **along)
 
 
 def _state_score(phase, model, loss, theta0, score, dt, directions=None):

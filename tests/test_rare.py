@@ -228,17 +228,6 @@ def test_phase_score_along_escape_directions_ignores_the_other_coordinates():
     for bad in ([1.0, 0.0], [[0.0, 0.0, 0.0]], [[np.nan, 1.0, 0.0]]):
         with pytest.raises(ValueError, match="directions"):
             rare.phase_score(model, loss, th0, score, 0.01, directions=bad)
-    # Adai's mass follows its state: v2 = (4, 1, 1) gives 1 − β₁ = β₀·v2/mean(v2) = (0.2,
-    # 0.05, 0.05) and M = η/(1 − β₁) = (0.5, 2, 2) (η = 0.1), not θ₀'s
-    adai = sd.models.Adai(0.1, sd.noise.isotropic(0.1))
-    ps = rare.phase_score(adai, loss, th0, score, 0.01, directions=[[1, 0, 0], [0, 1, 0]])
-    assert ps.kind == "energy" and ps.live_mass
-    st = sd.models.AdaptiveState(jnp.asarray([0.3, 0.1, 0.0], th0.dtype),
-                                 jnp.asarray([0.4, -0.2, 0.0], th0.dtype),
-                                 jnp.asarray([4.0, 1.0, 1.0], th0.dtype))
-    e_x, e_y = 2 * 0.09 + 0.25 * 0.16, 3 * 0.01 + 1.0 * 0.04
-    want = -1 + max(np.sqrt(2 * e_x / 4), np.sqrt(2 * e_y / 6))
-    assert float(ps.on_state(adai, st)) == pytest.approx(want, rel=1e-5)
     # through escape_ams, with pytree parameters (a direction shaped like theta0)
     kw = dict(dt=0.01, key=jax.random.key(0), n_replicas=20, n_runs=2, n_direct=40)
     r = sd.escape_ams(model, DW, TH0, EXIT, directions=[[1.0]], **kw)
