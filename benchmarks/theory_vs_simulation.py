@@ -241,7 +241,7 @@ def simulate(model, geo, args, key, direct_paths, predicted):
     row["ams"] = dict(mean=float(ams.mean_time()), ci=[float(lo), float(hi)],
                       p=float(ams.p), p_runs=[float(x) for x in ams.p_runs],
                       failed=int(ams.failed), phase_score=bool(ams.phase_score),
-                      directions=int(ams.directions),
+                      directions=int(ams.directions), warmup=float(ams.warmup),
                       seconds=time.perf_counter() - t0)
     if direct_paths:
         t0 = time.perf_counter()

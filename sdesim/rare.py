@@ -22,7 +22,9 @@ minimum; ``Σ = {ξ = z_Σ}`` with ``z_A < z_Σ``.
   2011; Lopes & Lelièvre, J. Comput. Chem. 40, 2019): a direct run from ``θ₀`` records the
   time ``T₀`` to the first entrance on Σ, entrance states (the sample of μ), and loops
   Σ → A → Σ; then ``E τ = E[T₀] + ((1 − p)/p)·E[T_loop] + E[T_reac]``, ``T_reac`` the Σ → B
-  time of the successful replicas (their cloned history included).
+  time of the successful replicas (their cloned history included). A model that
+  remembers more than its position and velocity (Adam's, Adai's second-moment EMA,
+  starting at 0) loops on past a warm-up (``warmup``) before its loops and entrances count.
 * **No stored trajectories.** A replica is (origin state, origin step, noise key): its
   noise is counter-based per (key, run, iteration, replica, page), so its path is a pure
   function of those, and the state at its first crossing above ``Z_q`` is found by
@@ -593,6 +595,8 @@ class AMSResult:
       phase_score: whether the replicas were scored on position and velocity
         (``PhaseScore``); directions: how many escape directions its energy was taken
         along (0: all coordinates, or not the energy).
+      warmup: SDE time the direct run looped before sampling μ and ``T_loop`` (0: the
+        first loop; ``escape_ams``'s ``warmup``).
     """
 
     p: float
@@ -614,6 +618,7 @@ class AMSResult:
     diverged: int = 0
     phase_score: bool = False
     directions: int = 0
+    warmup: float = 0.0
 
     @property
     def n_runs(self):
@@ -668,13 +673,31 @@ class AMSResult:
                 "iterations": self.iterations.tolist(), "cost_lane_steps": self.cost,
                 "wall_time_s": self.wall_time, "failed": self.failed,
                 "diverged": self.diverged, "dt": self.dt, "phase_score": self.phase_score,
-                "directions": self.directions}
+                "directions": self.directions, "warmup": self.warmup}
 
     def __repr__(self):
         lo, hi = self.mean_time_ci()
         return (f"AMSResult(p={self.p:.4g}, mean_time={self.mean_time():.4g} "
                 f"[{lo:.4g}, {hi:.4g}], runs={self.n_runs}, replicas={self.n_replicas}, "
                 f"k={self.k})")
+
+
+_MAX_WARM_LOOPS = 10_000
+WARMUP_MEMORIES = 5  # default warm-up, in memory times of the model (``_warmup_time``)
+
+
+def _warmup_time(model, warmup):
+    """SDE time after which the direct run's loops sample μ and ``T_loop``: ``warmup`` if
+    given, else ``WARMUP_MEMORIES`` times the model's memory — ``η/(1 − β₂)``, the
+    time constant of the second-moment EMA of Adam, Adai and the Lévy Adam/AdaL — and 0
+    for a model whose state is its position and velocity alone."""
+    if warmup is not None:
+        _checks.scalar("warmup", warmup)
+        return float(_checks.real("warmup", warmup, nonnegative=True))
+    beta2 = getattr(model, "beta2", None)
+    if beta2 is None:
+        return 0.0
+    return WARMUP_MEMORIES * float(model.lr) / (1.0 - float(beta2))
 
 
 def _mean_se(x):
@@ -869,7 +892,7 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
                levels: tuple[float, float] | None = None, n_runs: int = 8,
                n_direct: int | None = None, t_max: float | None = None, bridge: bool = True,
                max_iterations: int = 100_000, phase_score: bool = True,
-               directions=None) -> AMSResult:
+               directions=None, warmup: float | None = None) -> AMSResult:
     """Mean escape time by adaptive multilevel splitting (see the module docstring).
 
     Args:
@@ -909,6 +932,12 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         the energy along each (the largest) rather than in all coordinates, which in many
         coordinates is mostly the thermal energy of directions that do not escape
         (``PhaseScore``; docs: rare events). Default: all coordinates.
+      warmup: SDE time the direct run's paths loop Σ → A → Σ before their entrances on Σ
+        sample μ and their loops measure ``T_loop``. The cycle formula needs the
+        entrances of the settled process; a model that remembers beyond its position and
+        velocity (Adam's and Adai's second-moment EMA, time constant ``η/(1 − β₂)``)
+        starts from ``v = 0`` and keeps each loop's history for several loops. Default:
+        5 of those time constants for such a model, 0 otherwise (the first loop).
 
     Returns:
       ``AMSResult``: ``p``, ``p_ci()``, ``mean_time()``, ``mean_time_ci()``, ``rate()``,
@@ -930,6 +959,7 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
     _, theta0, exit, key = _engine.check_inputs(model, loss, theta0, exit, 1, dt, t_max, key)
     if exit is None:
         raise TypeError("exit is required: an exit from sdesim.exits")
+    t_warm = _warmup_time(model, warmup)
     if score is None:
         try:
             score = default_score(exit, theta0)
@@ -992,32 +1022,55 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
                          f"within t_max = {t_max:g}: lower levels[1] or raise t_max")
     t_first = stp[reached] * dtv
     ent_states, ent_steps = _take(st, np.flatnonzero(reached)), stp[reached]
-    n_ent = int(reached.sum())
-    # Σ -> A (or B) then A -> Σ: loop durations and fresh entrances (coming from A)
-    st2, stp2, _, status2 = runner.run(ent_states, ent_steps,
-                                       _keys(kd, 1, np.arange(_pad(n_ent))), np.inf, z_a,
-                                       n_ent)[:4]
-    back = status2 == DOWN
-    failed += int(np.sum(status2 == CAPPED))
-    diverged += int(np.sum(status2 == DIVERGED))
-    if not back.any():
-        raise ValueError("no direct path returned from Sigma to A: the levels are too "
-                         "close to the exit (or A too small); lower levels")
-    n_back = int(back.sum())
-    st3, stp3, _, status3 = runner.run(_take(st2, np.flatnonzero(back)), stp2[back],
-                                       _keys(kd, 2, np.arange(_pad(n_back))), z_s, -np.inf,
-                                       n_back)[:4]
-    again = status3 == UP
-    failed += int(np.sum(status3 == CAPPED))
-    diverged += int(np.sum(status3 == DIVERGED))
-    loops = (stp3[again] - ent_steps[back][again]) * dtv
+    # Σ -> A (or B) then A -> Σ: loop durations and fresh entrances (coming from A). A
+    # model with a memory (Adam's, Adai's second-moment EMA) loops on until the loop's
+    # start is past the warm-up, so that μ and T_loop are those of the settled process
+    cur, cur_steps = ent_states, ent_steps
+    loops, mu_parts = [], []
+    for rnd in range(_MAX_WARM_LOOPS):
+        m = int(cur_steps.size)
+        st2, stp2, _, status2 = runner.run(cur, cur_steps,
+                                           _keys(kd, 1 + 2 * rnd, np.arange(_pad(m))),
+                                           np.inf, z_a, m)[:4]
+        back = status2 == DOWN
+        failed += int(np.sum(status2 == CAPPED))
+        diverged += int(np.sum(status2 == DIVERGED))
+        if not back.any():
+            if rnd == 0:
+                raise ValueError("no direct path returned from Sigma to A: the levels are "
+                                 "too close to the exit (or A too small); lower levels")
+            break
+        n_back = int(back.sum())
+        st3, stp3, _, status3 = runner.run(_take(st2, np.flatnonzero(back)), stp2[back],
+                                           _keys(kd, 2 + 2 * rnd, np.arange(_pad(n_back))),
+                                           z_s, -np.inf, n_back)[:4]
+        again = status3 == UP
+        failed += int(np.sum(status3 == CAPPED))
+        diverged += int(np.sum(status3 == DIVERGED))
+        start, end = cur_steps[back][again], stp3[again]
+        warm = start * dtv >= t_warm
+        loops.append((end - start)[warm] * dtv)
+        idx = np.flatnonzero(again)
+        if warm.any():
+            mu_parts.append((_take(st3, idx[warm]), end[warm]))
+        if warm.all():
+            break
+        cur, cur_steps = _take(st3, idx[~warm]), end[~warm]
+    loops = np.concatenate(loops)
     if loops.size < 2:
-        raise ValueError("fewer than 2 loops Sigma -> A -> Sigma in the direct run: raise "
-                         "n_direct or t_max")
-    mu_states = _take(st3, np.flatnonzero(again))  # entrances on Σ coming from A
-    mu_steps = stp3[again]
+        raise ValueError("fewer than 2 loops Sigma -> A -> Sigma in the direct run"
+                         + (f" after the warm-up t = {t_warm:g}" if t_warm > 0 else "")
+                         + ": raise n_direct or t_max")
+    if not mu_parts:
+        raise ValueError(f"no direct path looped Sigma -> A -> Sigma past the warm-up t = "
+                         f"{t_warm:g} within {_MAX_WARM_LOOPS} loops: lower warmup or "
+                         f"the levels")
+    mu_steps = np.concatenate([s for _, s in mu_parts])
+    n_mu = int(mu_steps.size)
+    mu_states = _take(jax.tree_util.tree_map(
+        lambda *a: jnp.concatenate(a), *[jax.tree_util.tree_map(
+            lambda x, c=s.size: x[:c], st) for st, s in mu_parts]), np.arange(n_mu))
     mu_start = mu_steps.copy()
-    n_mu = int(again.sum())
 
     # -- AMS runs ----------------------------------------------------------------------
     pick = np.concatenate([np.asarray(jax.random.randint(
@@ -1052,4 +1105,4 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
                      lr=_engine._lr_of(model), failed=failed,
                      diverged=diverged, phase_score=isinstance(sscore, PhaseScore),
                      directions=int(sscore.u.shape[0]) if isinstance(sscore, PhaseScore)
-                     and sscore.u is not None else 0)
+                     and sscore.u is not None else 0, warmup=t_warm)

@@ -1214,6 +1214,7 @@ def test_ams_resume_reuses_the_finished_run(ams_run, tmp_path, capsys, monkeypat
     (AMS + "levels = [-0.9, 0.5]\n", "[run] levels = [-0.9, 0.5]: z_Sigma must be < 0"),
     (AMS + "n_direct = 1.5\n", "[run] n_direct = 1.5: expected an integer"),
     (AMS + "phase_score = 1\n", "[run] phase_score = 1: expected true or false"),
+    (AMS + "warmup = -1.0\n", "[run] warmup = -1.0: expected a finite SDE time >= 0"),
     (AMS.replace('"ams"', '"splitting"'),
      "[run] method = 'splitting': expected one of \"direct\", \"ams\""),
     (SMALL + "n_replicas = 16\n",

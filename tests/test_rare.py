@@ -106,9 +106,10 @@ def test_ams_agrees_with_direct_simulation_of_the_same_chain(name):
 def test_ams_is_reproducible():
     kw = dict(dt=0.01, key=jax.random.key(3), n_replicas=16, n_runs=2, n_direct=32)
     a = sd.escape_ams(sd.models.Langevin(0.25), DW, TH0, EXIT, **kw)
-    b = sd.escape_ams(sd.models.Langevin(0.25), DW, TH0, EXIT, **kw)
+    # a memoryless model samples μ after its first loop: warmup = 0 is the same run
+    b = sd.escape_ams(sd.models.Langevin(0.25), DW, TH0, EXIT, warmup=0, **kw)
     np.testing.assert_array_equal(a.p_runs, b.p_runs)
-    assert a.mean_time() == b.mean_time()
+    assert a.mean_time() == b.mean_time() and a.warmup == b.warmup == 0
 
 
 @pytest.mark.parametrize("model", [
@@ -150,6 +151,32 @@ def test_bad_ams_input_is_refused(kwargs, exc, name):
     kw.update(kwargs)
     with pytest.raises(exc, match=name):
         sd.escape_ams(sd.models.Langevin(0.25), DW, TH0, EXIT, **kw)
+
+
+def test_direct_run_loops_past_the_memory_of_a_model_that_has_one(monkeypatch):
+    # The cycle formula needs μ, the law of entrances on Σ of the settled process. Adam's
+    # and Adai's second-moment EMA starts at 0 and remembers for η/(1 − β₂), far longer
+    # than a loop Σ -> A -> Σ can be: the direct run loops on until a loop starts after
+    # the warm-up, and the AMS replicas start from those entrances only.
+    starts = []
+    real = rare._ams_runs
+
+    def spy(runner, key, runs, orig, orig_step, *args):
+        starts.append(np.asarray(orig_step))
+        return real(runner, key, runs, orig, orig_step, *args)
+
+    monkeypatch.setattr(rare, "_ams_runs", spy)
+    kw = dict(dt=0.01, key=jax.random.key(3), n_replicas=16, n_runs=2, n_direct=32)
+    adai = sd.models.Adai(0.05, sd.noise.isotropic(8.0), beta2=0.99)  # memory 5, T = 0.2
+    r = sd.escape_ams(adai, DW, TH0, EXIT, **kw)
+    assert r.warmup == pytest.approx(5 * 0.05 / (1 - 0.99))
+    assert starts[-1].min() * 0.01 >= r.warmup and np.isfinite(r.mean_time())
+    assert r.summary()["warmup"] == r.warmup
+    assert sd.escape_ams(adai, DW, TH0, EXIT, warmup=2.0, **kw).warmup == 2.0
+    assert starts[-1].min() * 0.01 >= 2.0
+    for bad in (-1.0, float("nan"), [1.0, 2.0]):
+        with pytest.raises((ValueError, TypeError), match="warmup"):
+            sd.escape_ams(adai, DW, TH0, EXIT, warmup=bad, **kw)
 
 
 def test_a_level_never_reached_is_reported_not_a_nan():

@@ -58,7 +58,8 @@ RUN = {k: Key(k, t, k in ("n_paths", "dt", "t_max")) for k, t in (
 METHODS = ("direct", "ams")
 AMS_RUN = {k: Key(k, t) for k, t in (
     ("n_replicas", "int"), ("k", "int"), ("n_runs", "int"), ("levels", "vec"),
-    ("n_direct", "int"), ("max_iterations", "int"), ("phase_score", "bool"))}
+    ("n_direct", "int"), ("max_iterations", "int"), ("phase_score", "bool"),
+    ("warmup", "number"))}
 DIRECT_ONLY = ("n_paths", "lanes", "block")
 RUN.update({"method": Key("method", METHODS), **AMS_RUN})
 
@@ -608,7 +609,8 @@ def _ams_run(rc, mc):
     for k in AMS_RUN:
         if k in rc:
             run[k] = (tuple(float(v) for v in rc[k]) if k == "levels"
-                      else bool(rc[k]) if k == "phase_score" else int(rc[k]))
+                      else bool(rc[k]) if k == "phase_score"
+                      else float(rc[k]) if k == "warmup" else int(rc[k]))
     return run
 
 

@@ -11,7 +11,9 @@ definite) are checked when the objects are built (:mod:`sdesim.cli.build`).
 ``k`` (1 <= k < n_replicas), ``n_runs`` >= 2 (the interval comes from their spread),
 ``levels = [z_A, z_Sigma]`` (z_A < z_Sigma < 0; the default score of the exit is 0 on its
 boundary), ``n_direct`` >= 2, ``max_iterations`` >= 1, ``phase_score`` (true: a model with
-a velocity is split on position and velocity), each escape_ams's default when left out;
+a velocity is split on position and velocity), ``warmup`` >= 0 (SDE time the direct run
+loops before it samples the entrances; default 5 memory times of Adam/Adai), each
+escape_ams's default when left out;
 ``t_max`` is the longest segment of a replica). The AMS keys with the direct method are
 refused, naming the key, except in a sweep over ``"run.method"``, where they are the
 AMS points' settings; the direct keys (``n_paths``, ``block``, ``lanes``) are not needed
@@ -219,6 +221,10 @@ def _check_ams(rc):
             raise ConfigError(f"[run] k = {rc['k']}: expected k < n_replicas = {n}{given} "
                               f"(k replicas are killed per AMS iteration; default "
                               f"n_replicas // 4)")
+    if "warmup" in rc and not (math.isfinite(rc["warmup"]) and rc["warmup"] >= 0):
+        raise ConfigError(f"[run] warmup = {rc['warmup']}: expected a finite SDE time >= 0 "
+                          f"(the direct run loops Sigma -> A -> Sigma that long before it "
+                          f"samples the entrances on Sigma)")
     if "levels" in rc:
         lv = rc["levels"]
         if len(lv) != 2 or not all(math.isfinite(v) for v in lv) or not lv[0] < lv[1]:
