@@ -69,6 +69,7 @@ COMMIT = 0.8  # the exit: this fraction of the way from the saddle to the other 
 LR = 0.1  # SGD/Momentum learning rate (SDE time per iteration)
 SPREAD = 30.0  # runs' p̂ spanning more than this factor: the estimate is not converged
 PHASE = ("Momentum", "Adai", "Adam")  # the models with a velocity
+MEMORY = ("Adai", "Adam")  # ... and a second-moment EMA (escape_ams's warm-up)
 DT_CURV = 0.01  # dt · (the fastest rate of the model's dynamics, linearized; step_size)
 # the box of the exact (grid) mean exit time on the 2-D landscapes: L is ≥ 20 T above the
 # basin's minimum on its faces at every ΔL/T of the table
@@ -493,6 +494,9 @@ def table(out):
                 # §: a phase-space model split on its position alone (rows before
                 # escape_ams's phase score, or --position-score)
                 mark += "§" if m in PHASE and not r["ams"].get("phase_score") else ""
+                # ◦: Adam/Adai measured before escape_ams's warm-up (μ sampled after the
+                # first loop, while the second-moment EMA still carries its start at 0)
+                mark += "◦" if m in MEMORY and "warmup" not in r["ams"] else ""
                 cells.append(f"{f(p / r['ams']['mean'])} [{f(p / hi)}, {f(p / lo)}]{mark}")
             print(f"| {lname} ({entry['barrier']:.3g}) | {m} | " + " | ".join(cells) + " |")
             if m == "Langevin" and any("exact" in r for r in entry["rows"]):

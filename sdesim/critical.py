@@ -370,6 +370,25 @@ def escape_path(loss, theta0, *, n_images: int = 32, n_modes: int = 2) -> Path:
     return string_path(loss, x_min, minimum_beyond(loss, s, x_min), n_images=n_images)
 
 
+def saddle_directions(loss, theta0, *, n_modes: int | None = None) -> np.ndarray:
+    """The unstable directions (unit rows ``(K, d)``) of the index-1 saddles bounding the
+    basin of the minimum downhill from ``theta0``, found as ``sd.theory.predict`` finds
+    them (gentlest ascent along ± the ``n_modes`` softest modes; default ``min(d, 10)``,
+    so that a separable landscape's saddles, one per coordinate, are all found in up to
+    ten coordinates). ``escape_ams(directions="saddles")`` takes them. Raises if no
+    saddle is found."""
+    from .theory import landscape as _land
+
+    x_min = np.asarray(minimize(loss, theta0), np.float64)
+    k = min(x_min.size, 10) if n_modes is None else _checks.integer("n_modes", n_modes,
+                                                                     minimum=1)
+    saddles = _land._find_saddles(loss, x_min, k, 1e-4, 20_000)
+    if not saddles:
+        raise ValueError("no index-1 saddle found from the minimum near theta0: pass the "
+                         "escape directions as vectors")
+    return np.stack([lowest_modes(loss, s, 1)[1][0] for s in saddles])
+
+
 def minimum_beyond(loss, saddle, x_min, direction=None):
     """The minimum on the far side of ``saddle`` from ``x_min``: a small step along the
     saddle's unstable direction (``direction``, default its softest Hessian mode), turned

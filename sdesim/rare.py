@@ -252,14 +252,17 @@ def phase_score(model, loss, theta0, score, dt, directions=None):
     ``M = Σ e_i² M_i``, ``γ = Σ e_i² γ_i`` (the model's mass and friction rate at
     ``model.init(θ₀)``), ``ω² = λ/M`` with ``λ = |eᵀ H e|`` the loss's curvature there;
     these choose the kind. ``directions`` (``(K, d)``, e.g. the unstable directions of
-    ``sd.theory.predict(...).saddles``): the energy score takes the energy along each of
-    them (the largest) instead of in every coordinate (``PhaseScore``); the look-ahead
-    kind does not use them."""
+    ``sd.theory.predict(...).saddles``, or ``"saddles"`` to find those): the energy score
+    takes the energy along each of them (the largest) instead of in every coordinate
+    (``PhaseScore``); the look-ahead kind does not use them."""
     mg = inertia(model, loss, theta0, dt)
     if mg is None:
         return score
     m, g = mg
-    u = None if directions is None else _directions(directions, theta0)
+    saddles = isinstance(directions, str)
+    if saddles and directions != "saddles":
+        raise ValueError(f"directions must be vectors or \"saddles\", got {directions!r}")
+    u = None if directions is None or saddles else _directions(directions, theta0)
     e = np.array(jax.grad(score)(theta0), float)
     norm = np.linalg.norm(e)
     e = e / norm if np.isfinite(norm) and norm > 0 else np.full(e.shape, e.size ** -0.5)
@@ -275,6 +278,10 @@ def phase_score(model, loss, theta0, score, dt, directions=None):
         kind, tau = "look-ahead", 2 / (g_e + math.sqrt(g_e * g_e - 4 * om * om))
     f = jnp.result_type(float)
     along = {}
+    if saddles and kind == "energy":
+        from . import critical
+
+        u = _directions(critical.saddle_directions(loss, theta0), theta0)
     if u is not None and kind == "energy":
         lam_k = np.array([_curvature(loss, theta0, uk) for uk in u])
         if not np.all(np.isfinite(lam_k) & (lam_k > 0)):
@@ -299,7 +306,7 @@ def _state_score(phase, model, loss, theta0, score, dt, directions=None):
 
 def _flat_directions(directions, un):
     """Escape directions as flat vectors: pytrees shaped like θ₀ are ravelled."""
-    if directions is None or un is None:
+    if directions is None or un is None or isinstance(directions, str):
         return directions
     return np.stack([np.asarray(un.ravel(t), float) for t in directions])
 
@@ -931,7 +938,9 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         ``[s.direction for s in sd.theory.predict(...).saddles]``: the energy score takes
         the energy along each (the largest) rather than in all coordinates, which in many
         coordinates is mostly the thermal energy of directions that do not escape
-        (``PhaseScore``; docs: rare events). Default: all coordinates.
+        (``PhaseScore``; docs: rare events). ``"saddles"``: those of the saddles found
+        from θ₀ (``sdesim.critical.saddle_directions``; only when the energy score is
+        used). Default: all coordinates.
       warmup: SDE time the direct run's paths loop Σ → A → Σ before their entrances on Σ
         sample μ and their loops measure ``T_loop``. The cycle formula needs the
         entrances of the settled process; a model that remembers beyond its position and

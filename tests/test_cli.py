@@ -1215,6 +1215,8 @@ def test_ams_resume_reuses_the_finished_run(ams_run, tmp_path, capsys, monkeypat
     (AMS + "n_direct = 1.5\n", "[run] n_direct = 1.5: expected an integer"),
     (AMS + "phase_score = 1\n", "[run] phase_score = 1: expected true or false"),
     (AMS + "warmup = -1.0\n", "[run] warmup = -1.0: expected a finite SDE time >= 0"),
+    (AMS + 'directions = "saddle"\n',
+     "[run] directions = 'saddle': expected one of \"saddles\""),
     (AMS.replace('"ams"', '"splitting"'),
      "[run] method = 'splitting': expected one of \"direct\", \"ams\""),
     (SMALL + "n_replicas = 16\n",
@@ -1237,6 +1239,13 @@ def test_ams_config_errors(tmp_path, capsys, config, needle):
     assert cli.main([cmd, path, "--out", str(out), "--no-progress", *extra]) == 2
     one_line_error(capsys, needle)
     assert not out.exists()
+
+
+def test_ams_keys_reach_escape_ams(tmp_path):
+    """[run] warmup and directions are passed to sd.escape_ams as given."""
+    cfg = cli.load_config(write(tmp_path, AMS + 'warmup = 2.5\ndirections = "saddles"\n'))
+    run = cli.build(cfg, reference=False)[4]
+    assert run["warmup"] == 2.5 and run["directions"] == "saddles"
 
 
 def test_ams_ignores_the_direct_keys(tmp_path, capsys):

@@ -264,6 +264,16 @@ def test_phase_score_along_escape_directions_ignores_the_other_coordinates():
     assert tree.directions == 1 and tree.mean_time() == pytest.approx(r.mean_time())
     assert sd.escape_ams(sd.models.Langevin(0.2), DW, TH0, EXIT, directions=[[1.0]],
                          **kw).directions == 0
+    # "saddles": the unstable directions of the saddles found from θ₀ (here x = 0: ±e_x,
+    # the same energy either sign); on the separable 2-D Styblinski–Tang, one per axis
+    found = sd.escape_ams(model, DW, TH0, EXIT, directions="saddles", **kw)
+    assert found.directions == 1 and found.mean_time() == pytest.approx(r.mean_time())
+    with pytest.raises(ValueError, match="directions"):
+        rare.phase_score(model, loss, th0, score, 0.01, directions="saddle")
+    u = sd.critical.saddle_directions(sd.landscapes.StyblinskiTang(2), np.full(2, 2.5))
+    assert u.shape == (2, 2)
+    np.testing.assert_allclose(np.abs(u[np.argsort(np.argmax(np.abs(u), axis=1))]),
+                               np.eye(2), atol=1e-6)
 
 
 @pytest.mark.slow

@@ -59,7 +59,7 @@ METHODS = ("direct", "ams")
 AMS_RUN = {k: Key(k, t) for k, t in (
     ("n_replicas", "int"), ("k", "int"), ("n_runs", "int"), ("levels", "vec"),
     ("n_direct", "int"), ("max_iterations", "int"), ("phase_score", "bool"),
-    ("warmup", "number"))}
+    ("warmup", "number"), ("directions", ("saddles",)))}
 DIRECT_ONLY = ("n_paths", "lanes", "block")
 RUN.update({"method": Key("method", METHODS), **AMS_RUN})
 
@@ -610,7 +610,8 @@ def _ams_run(rc, mc):
         if k in rc:
             run[k] = (tuple(float(v) for v in rc[k]) if k == "levels"
                       else bool(rc[k]) if k == "phase_score"
-                      else float(rc[k]) if k == "warmup" else int(rc[k]))
+                      else float(rc[k]) if k == "warmup"
+                      else rc[k] if k == "directions" else int(rc[k]))
     return run
 
 

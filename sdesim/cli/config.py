@@ -12,8 +12,9 @@ definite) are checked when the objects are built (:mod:`sdesim.cli.build`).
 ``levels = [z_A, z_Sigma]`` (z_A < z_Sigma < 0; the default score of the exit is 0 on its
 boundary), ``n_direct`` >= 2, ``max_iterations`` >= 1, ``phase_score`` (true: a model with
 a velocity is split on position and velocity), ``warmup`` >= 0 (SDE time the direct run
-loops before it samples the entrances; default 5 memory times of Adam/Adai), each
-escape_ams's default when left out;
+loops before it samples the entrances; default 5 memory times of Adam/Adai),
+``directions = "saddles"`` (the phase score's energy along the saddles' unstable
+directions, found from the start), each escape_ams's default when left out;
 ``t_max`` is the longest segment of a replica). The AMS keys with the direct method are
 refused, naming the key, except in a sweep over ``"run.method"``, where they are the
 AMS points' settings; the direct keys (``n_paths``, ``block``, ``lanes``) are not needed
