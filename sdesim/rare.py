@@ -946,7 +946,9 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         entrances of the settled process; a model that remembers beyond its position and
         velocity (Adam's and Adai's second-moment EMA, time constant ``η/(1 − β₂)``)
         starts from ``v = 0`` and keeps each loop's history for several loops. Default:
-        5 of those time constants for such a model, 0 otherwise (the first loop).
+        5 of those time constants for such a model (one with ``beta2`` and ``lr``), 0
+        otherwise (the first loop) — including ``sd.optim.Algorithm`` of optax's Adam,
+        whose state has such a memory too: pass ``warmup`` for it and for your own models.
 
     Returns:
       ``AMSResult``: ``p``, ``p_ci()``, ``mean_time()``, ``mean_time_ci()``, ``rate()``,
