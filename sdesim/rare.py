@@ -604,6 +604,9 @@ class AMSResult:
         along (0: all coordinates, or not the energy).
       warmup: SDE time the direct run looped before sampling μ and ``T_loop`` (0: the
         first loop; ``escape_ams``'s ``warmup``).
+      extinct: runs that ended with every replica at or below a level (``p̂ = 0`` for
+        that run; warned about). When every run did, ``p_ci`` is ``(0, 1)``: zero spread
+        among zeros says nothing about how small ``p`` is.
     """
 
     p: float
@@ -626,6 +629,7 @@ class AMSResult:
     phase_score: bool = False
     directions: int = 0
     warmup: float = 0.0
+    extinct: int = 0
 
     @property
     def n_runs(self):
@@ -637,6 +641,8 @@ class AMSResult:
         r = self.p_runs
         if r.size < 2:
             return (0.0, np.inf)
+        if not np.any(r > 0):  # every run extinct: no information on the upper end
+            return (0.0, 1.0)
         se = float(np.std(r, ddof=1) / np.sqrt(r.size))
         q = float(_st.t.ppf(0.5 + level / 2, r.size - 1))
         return max(0.0, self.p - q * se), self.p + q * se
@@ -680,7 +686,8 @@ class AMSResult:
                 "iterations": self.iterations.tolist(), "cost_lane_steps": self.cost,
                 "wall_time_s": self.wall_time, "failed": self.failed,
                 "diverged": self.diverged, "dt": self.dt, "phase_score": self.phase_score,
-                "directions": self.directions, "warmup": self.warmup}
+                "directions": self.directions, "warmup": self.warmup,
+                "extinct": self.extinct}
 
     def __repr__(self):
         lo, hi = self.mean_time_ci()
@@ -747,6 +754,7 @@ def _ams_runs(runner, key, runs, orig, orig_step, t_sigma, n, k, z_a, max_iterat
     weight = np.ones(n_r)
     iters = np.zeros(n_r, np.int64)
     done = np.zeros(n_r, bool)
+    extinct = np.zeros(n_r, bool)
     rngs = [np.random.default_rng(np.asarray(jax.random.key_data(jax.random.fold_in(key, r)))
                                   .astype(np.uint64).tolist()) for r in runs]
     while not done.all():
@@ -771,7 +779,7 @@ def _ams_runs(runner, key, runs, orig, orig_step, t_sigma, n, k, z_a, max_iterat
             killed = np.flatnonzero(best[i] <= zk)
             alive = np.flatnonzero(best[i] > zk)
             if alive.size == 0:  # every replica at or below the level: p̂ = 0
-                weight[i], done[i] = 0.0, True
+                weight[i], done[i], extinct[i] = 0.0, True, True
                 continue
             weight[i] *= 1 - killed.size / n
             rows.append(np.full(killed.size, i))
@@ -808,7 +816,7 @@ def _ams_runs(runner, key, runs, orig, orig_step, t_sigma, n, k, z_a, max_iterat
     in_b = best == np.inf
     p = weight * in_b.mean(axis=1)
     reac = [(end_step[i] - t_sigma[i])[in_b[i]] for i in range(n_r)]
-    return p, iters, reac, failed, diverged
+    return p, iters, reac, failed, diverged, int(extinct.sum())
 
 
 @eqx.filter_jit
@@ -1000,6 +1008,14 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         raise ValueError("score must increase towards the exit at theta0: its gradient "
                          "there points away from the exit (did you flip its sign?)")
     _engine.warn_if_unstable(model, loss, theta0, dt)
+    if model.noise_kind == "levy":
+        import warnings
+
+        warnings.warn("a Lévy-driven model leaves a basin in one jump, not by climbing the "
+                      "score: splitting's runs then differ by orders of magnitude and an "
+                      "interval from a few runs can miss the mean time. Its mean escape "
+                      "time grows only polynomially with the barrier, so sd.escape "
+                      "simulates it directly", RuntimeWarning, stacklevel=2)
     sscore = _state_score(phase_score, model, loss, theta0, score, dt, directions)
     d = theta0.shape[0]
     max_pages = max(1, math.ceil(_engine.n_steps(t_max, dt) / K))
@@ -1087,7 +1103,7 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
     pick = np.concatenate([np.asarray(jax.random.randint(
         jax.random.fold_in(jax.random.fold_in(key, r), _TAG_INIT), (n,), 0, n_mu))
         for r in range(n_runs)])
-    p_runs, iters, reac, fail_r, div_r = _ams_runs(
+    p_runs, iters, reac, fail_r, div_r, extinct = _ams_runs(
         runner, key, np.arange(n_runs), _take(mu_states, pick), mu_steps[pick],
         mu_start[pick], n, k, z_a, max_iterations)
     failed += fail_r
@@ -1105,6 +1121,15 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         warnings.warn(f"{diverged} paths or replicas diverged (non-finite state; counted as "
                       f"failures to escape): use a smaller dt or JAX_ENABLE_X64=1",
                       _engine.DivergenceWarning, stacklevel=2)
+    if extinct:
+        import warnings
+
+        warnings.warn(f"{extinct} of {n_runs} AMS runs went extinct (every replica at or "
+                      f"below a level: p = 0 for that run, which keeps the mean unbiased "
+                      f"but says the replicas are too few for this score"
+                      + ("; with every run at 0 the interval of the mean time is "
+                         "unbounded above" if extinct == n_runs else "")
+                      + "): raise n_replicas", RuntimeWarning, stacklevel=2)
     p_runs = np.asarray(p_runs)
     tf, tf_se = _mean_se(t_first)
     tl, tl_se = _mean_se(loops)
@@ -1116,4 +1141,4 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
                      lr=_engine._lr_of(model), failed=failed,
                      diverged=diverged, phase_score=isinstance(sscore, PhaseScore),
                      directions=int(sscore.u.shape[0]) if isinstance(sscore, PhaseScore)
-                     and sscore.u is not None else 0, warmup=t_warm)
+                     and sscore.u is not None else 0, warmup=t_warm, extinct=extinct)
