@@ -34,7 +34,9 @@ names (``integrator``, a class attribute or a static field). To write a new opti
 5. Optional: ``lr`` (SDE time per optimizer iteration, or None), ``check_dt(dt)`` (a fixed
    step), ``diffusive_position`` (True when the position is a Gaussian diffusion, so the
    Brownian-bridge exit test applies), ``linearization(lam, h)`` (the step's linear map on
-   a mode of curvature ``lam``, for the stability check before a run).
+   a mode of curvature ``lam``, for the stability check before a run),
+   ``memory_time()`` (how long the state remembers its start beyond position and
+   velocity, e.g. an EMA of squared gradients; ``escape_ams`` warms up for a multiple).
 
 All SDEs are Itô; time is SDE time (one optimizer iteration is ``lr`` time units).
 """
@@ -124,6 +126,13 @@ class Model:
         """The step's linear map (a small matrix) on a mode of curvature ``lam`` for a step
         ``h``, for the stability check before a run; None: not stated (no check)."""
         return None
+
+    def memory_time(self):
+        """SDE time over which the state remembers where it started, beyond position
+        and velocity (Adam's and Adai's second-moment EMA: ``η/(1 − β₂)``): 0 when it
+        has no such memory, None when unknown. ``escape_ams`` lets the direct run loop
+        for ``WARMUP_MEMORIES`` of it before sampling the entrances on Σ."""
+        return 0.0
 
     # -- state -------------------------------------------------------------------------
     def init(self, theta0):

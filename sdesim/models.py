@@ -351,6 +351,9 @@ class _AdaptiveMoment:
         z = jnp.zeros_like(theta0)
         return AdaptiveState(theta0, z, z)
 
+    def memory_time(self):
+        return float(self.lr) / (1.0 - float(self.beta2))  # 1/r₂
+
     def _vhat(self, v2, g, factor, t, h):
         dtype = v2.dtype
         lr = jnp.asarray(self.lr, dtype)
@@ -614,6 +617,9 @@ class AdamLevy(_Levy, Model):
 
     def position(self, state):
         return state.theta
+
+    def memory_time(self):
+        return float(self.lr) / (1.0 - float(self.beta2))  # 1/r₂
 
     def _rates(self, dtype):
         lr = jnp.asarray(self.lr, dtype)

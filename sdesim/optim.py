@@ -282,6 +282,16 @@ def _build(name, numbers, complements=(), **settings):
     return tx
 
 
+def _holds_field(state, name):
+    """Whether an optax state (nested tuples, lists, dicts, NamedTuples) has a
+    NamedTuple with a field ``name`` anywhere in it."""
+    if name in getattr(state, "_fields", ()):
+        return True
+    if isinstance(state, dict):
+        state = list(state.values())
+    return isinstance(state, tuple | list) and any(_holds_field(x, name) for x in state)
+
+
 def _origin(optimizer):
     """(Recipe, numbers) of one of this module's optimizers, else None."""
     try:
@@ -619,6 +629,15 @@ class Algorithm(Model):
                     raise TypeError(f"noise must be a covariance model from sdesim.noise, "
                                     f"got {type(self.noise).__name__}")
                 self.noise.check(d)
+
+    def memory_time(self):
+        """``lr/(1 − β₂)`` for this module's adam, adai and adal (their second-moment
+        EMA remembers ``1/(1 − β₂)`` iterations); 0 for sgd and momentum; None (unknown)
+        for a plain optax optimizer whose state holds a second moment ``nu``."""
+        if isinstance(self.optimizer, Recipe):
+            b2 = (self.hyperparams or {}).get("beta2")
+            return 0.0 if b2 is None else float(self.lr) / (1.0 - float(b2))
+        return None if _holds_field(self.optimizer.init(jnp.zeros(1)), "nu") else 0.0
 
     def check_dt(self, dt):
         """One engine step is one iteration: ``dt`` must be ``lr`` (t = k·lr)."""

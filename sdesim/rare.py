@@ -702,16 +702,25 @@ WARMUP_MEMORIES = 5  # default warm-up, in memory times of the model (``_warmup_
 
 def _warmup_time(model, warmup):
     """SDE time after which the direct run's loops sample μ and ``T_loop``: ``warmup`` if
-    given, else ``WARMUP_MEMORIES`` times the model's memory — ``η/(1 − β₂)``, the
-    time constant of the second-moment EMA of Adam, Adai and the Lévy Adam/AdaL — and 0
-    for a model whose state is its position and velocity alone."""
+    given, else ``WARMUP_MEMORIES`` times the model's ``memory_time()`` — ``η/(1 − β₂)``,
+    the time constant of the second-moment EMA of Adam, Adai, the Lévy Adam/AdaL and
+    ``sd.optim``'s adam/adai/adal — and 0 for a model whose state is its position and
+    velocity alone. An unknown memory (a plain optax optimizer with a second moment) is
+    warned about and taken as 0."""
     if warmup is not None:
         _checks.scalar("warmup", warmup)
         return float(_checks.real("warmup", warmup, nonnegative=True))
-    beta2 = getattr(model, "beta2", None)
-    if beta2 is None:
+    memory = getattr(model, "memory_time", lambda: 0.0)()
+    if memory is None:
+        import warnings
+
+        warnings.warn(f"{type(model).__name__}: the model keeps a memory of its start (e.g. "
+                      f"a second-moment EMA) whose length sdesim cannot read, so the "
+                      f"direct run samples the entrances on Sigma after its first loop; "
+                      f"pass warmup= (SDE time, e.g. {WARMUP_MEMORIES}·lr/(1 − b2))",
+                      RuntimeWarning, stacklevel=3)
         return 0.0
-    return WARMUP_MEMORIES * float(model.lr) / (1.0 - float(beta2))
+    return WARMUP_MEMORIES * float(memory)
 
 
 def _mean_se(x):
@@ -954,9 +963,11 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         entrances of the settled process; a model that remembers beyond its position and
         velocity (Adam's and Adai's second-moment EMA, time constant ``η/(1 − β₂)``)
         starts from ``v = 0`` and keeps each loop's history for several loops. Default:
-        5 of those time constants for such a model (one with ``beta2`` and ``lr``), 0
-        otherwise (the first loop) — including ``sd.optim.Algorithm`` of optax's Adam,
-        whose state has such a memory too: pass ``warmup`` for it and for your own models.
+        5 of the model's ``memory_time()`` (that time constant for Adam, Adai, the Lévy
+        Adam/AdaL and ``sd.optim``'s adam/adai/adal; 0 — the first loop — for a model
+        whose state is its position and velocity). A plain optax optimizer whose state
+        holds a second moment (``nu``) has a memory sdesim cannot read: warned about and
+        taken as 0, pass ``warmup``; your own models: define ``memory_time``.
 
     Returns:
       ``AMSResult``: ``p``, ``p_ci()``, ``mean_time()``, ``mean_time_ci()``, ``rate()``,

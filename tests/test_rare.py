@@ -5,6 +5,7 @@ and bad input refused."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import sdesim as sd
@@ -204,6 +205,29 @@ def test_direct_run_loops_past_the_memory_of_a_model_that_has_one(monkeypatch):
     for bad in (-1.0, float("nan"), [1.0, 2.0]):
         with pytest.raises((ValueError, TypeError), match="warmup"):
             sd.escape_ams(adai, DW, TH0, EXIT, warmup=bad, **kw)
+
+
+def test_the_warm_up_reads_each_models_memory():
+    # the default warm-up is 5 memory times: η/(1 − β₂) for the SDEs with a second-moment
+    # EMA and for sd.optim's adam/adai/adal (1/(1 − β₂) iterations of lr each), 0 for a
+    # model without one; a plain optax optimizer with a second moment has a memory the
+    # library cannot read: a warning, not a silent 0
+    iso = sd.noise.isotropic(1.0)
+    cases = [(sd.models.Adam(0.1, iso, beta2=0.99), 50.0),
+             (sd.models.Adai(0.05, iso, beta2=0.9), 2.5),
+             (sd.models.AdaL(0.01, 1.5, 0.2, beta2=0.99), 5.0),
+             (sd.optim.Algorithm(sd.optim.adam(0.01, beta2=0.99), noise=iso), 5.0),
+             (sd.optim.Algorithm(sd.optim.adai(0.05, beta2=0.9), noise=iso), 2.5),
+             (sd.models.Momentum(0.1, 0.5, iso), 0.0), (sd.models.Langevin(0.1), 0.0),
+             (sd.optim.Algorithm(sd.optim.momentum(0.1), noise=iso), 0.0),
+             (sd.optim.Algorithm(optax.sgd(0.1, momentum=0.9), lr=0.1, noise=iso), 0.0)]
+    for model, want in cases:
+        assert rare._warmup_time(model, None) == pytest.approx(want, rel=1e-5), model
+    for tx in (optax.adam(0.01), optax.chain(optax.clip(1.0), optax.rmsprop(0.01))):
+        with pytest.warns(RuntimeWarning, match="warmup="):
+            assert rare._warmup_time(sd.optim.Algorithm(tx, lr=0.01, noise=iso), None) == 0
+    assert rare._warmup_time(sd.optim.Algorithm(optax.adam(0.01), lr=0.01, noise=iso),
+                             3.0) == 3.0
 
 
 def test_a_level_never_reached_is_reported_not_a_nan():
