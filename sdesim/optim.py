@@ -633,11 +633,16 @@ class Algorithm(Model):
     def memory_time(self):
         """``lr/(1 − β₂)`` for this module's adam, adai and adal (their second-moment
         EMA remembers ``1/(1 − β₂)`` iterations); 0 for sgd and momentum; None (unknown)
-        for a plain optax optimizer whose state holds a second moment ``nu``."""
+        for a plain optax optimizer whose state holds a second moment ``nu``, or whose
+        ``init`` refuses a 1-element parameter vector."""
         if isinstance(self.optimizer, Recipe):
             b2 = (self.hyperparams or {}).get("beta2")
             return 0.0 if b2 is None else float(self.lr) / (1.0 - float(b2))
-        return None if _holds_field(self.optimizer.init(jnp.zeros(1)), "nu") else 0.0
+        try:  # the state's structure only (eval_shape computes nothing)
+            state = jax.eval_shape(self.optimizer.init, jax.ShapeDtypeStruct((1,), jnp.float32))
+        except Exception:  # an init that refuses a 1-element vector: unknown, not 0
+            return None
+        return None if _holds_field(state, "nu") else 0.0
 
     def check_dt(self, dt):
         """One engine step is one iteration: ``dt`` must be ``lr`` (t = k·lr)."""

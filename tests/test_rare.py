@@ -228,6 +228,20 @@ def test_the_warm_up_reads_each_models_memory():
             assert rare._warmup_time(sd.optim.Algorithm(tx, lr=0.01, noise=iso), None) == 0
     assert rare._warmup_time(sd.optim.Algorithm(optax.adam(0.01), lr=0.01, noise=iso),
                              3.0) == 3.0
+    # an init that refuses the 1-element probe: its memory is unknown (the warning), not
+    # an exception out of escape_ams and not a silent 0
+    inner = optax.adam(0.01)
+
+    def picky_init(params):
+        if params.shape != (2,):
+            raise ValueError("this optimizer is for 2 parameters")
+        return inner.init(params)
+
+    picky = sd.optim.Algorithm(optax.GradientTransformation(picky_init, inner.update),
+                               lr=0.01, noise=iso)
+    assert picky.memory_time() is None
+    with pytest.warns(RuntimeWarning, match="warmup="):
+        assert rare._warmup_time(picky, None) == 0
 
 
 def test_a_level_never_reached_is_reported_not_a_nan():
