@@ -230,12 +230,16 @@ def simulate(model, geo, args, key, direct_paths, predicted):
     dt = geo["dt"] if args.overdamped_dt else step_size(model, geo)
     row = dict(dt=dt)
     t0 = time.perf_counter()
+    directions = None if args.whole_energy else [s.direction for s in geo["pred"].saddles]
+    score = None
+    if args.fixed_mass and not args.position_score:
+        score = sd.rare.phase_score(model, loss, geo["x_min"],
+                                    sd.rare.default_score(geo["exit"], geo["x_min"]), dt,
+                                    directions, state_mass=False)
     ams = sd.escape_ams(model, loss, geo["x_min"], geo["exit"], dt=dt, key=key,
                         n_replicas=args.replicas, n_runs=args.runs,
-                        t_max=args.t_max_steps * dt,
-                        phase_score=not args.position_score,
-                        directions=None if args.whole_energy else
-                        [s.direction for s in geo["pred"].saddles])
+                        t_max=args.t_max_steps * dt, score=score,
+                        phase_score=not args.position_score, directions=directions)
     lo, hi = ams.mean_time_ci()
     # failed: trial paths that reached neither the basin nor the exit within escape_ams's
     # t_max; they count as failures to escape, so the time can only be too long
@@ -243,6 +247,7 @@ def simulate(model, geo, args, key, direct_paths, predicted):
                       p=float(ams.p), p_runs=[float(x) for x in ams.p_runs],
                       failed=int(ams.failed), phase_score=bool(ams.phase_score),
                       directions=int(ams.directions), warmup=float(ams.warmup),
+                      state_mass=bool(ams.state_mass),
                       seconds=time.perf_counter() - t0)
     if direct_paths:
         t0 = time.perf_counter()
@@ -313,6 +318,10 @@ def main(argv=None):
     ap.add_argument("--position-score", action="store_true", help="split the phase-space "
                     "models on the position alone (escape_ams(phase_score=False); before "
                     "2026-12-03 every row was)")
+    ap.add_argument("--fixed-mass", action="store_true", help="the phase score's kinetic "
+                    "energy with the mass at the minimum (phase_score(..., state_mass=False);"
+                    " before 2026-12-04 every Adai row was), not the mass Adai's state "
+                    "carries")
     ap.add_argument("--only", nargs="*", default=None, help="landscape names (prefixes)")
     ap.add_argument("--models", nargs="*", default=None)
     ap.add_argument("--out", default=os.path.join(FIG, "theory_vs_simulation"))

@@ -354,6 +354,12 @@ class _AdaptiveMoment:
     def memory_time(self):
         return float(self.lr) / (1.0 - float(self.beta2))  # 1/r₂
 
+    def mass_of(self, state):
+        """The mass ``M_i`` the state carries (``v̂`` read as ``v2``: the bias correction
+        is within ``e^{−5}`` after ``escape_ams``'s warm-up, and Adai's mass, a function of
+        ``v̂_i/mean(v̂)``, does not see it)."""
+        return self._mass_friction(state.v2)[0]
+
     def _vhat(self, v2, g, factor, t, h):
         dtype = v2.dtype
         lr = jnp.asarray(self.lr, dtype)

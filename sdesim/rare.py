@@ -166,13 +166,19 @@ class PhaseScore:
     thermal energy of the directions a path does not escape along (about ``d·T``, with
     fluctuations of ``sqrt(d)·T``), which drowns the part that matters.
 
+    ``state_mass``: the kinetic energy takes the mass the state carries (``model.mass_of``,
+    Adai's and Adam's, which follow the second-moment EMA) instead of the mass at ``θ₀``.
+    Adai's mass ``η/(β₀ v̂_i/mean(v̂))`` changes along the way out as the noise does, and
+    ``L + ½ M₀ v²`` with the mass frozen then swings within each oscillation, which
+    the splitting reads as progress and return.
+
     Called on ``θ`` alone it is ``s(θ)`` (the score at rest: the input checks at θ₀)."""
 
     score: object
     loss: object
     s0: jax.Array
     l0: jax.Array
-    mass: jax.Array  # (d,) the model's mass at θ₀
+    mass: jax.Array  # (d,) the model's mass at θ₀ (the energy's, unless state_mass)
     lam: jax.Array  # curvature of the loss along e at θ₀
     tau: jax.Array
     kind: str = dataclasses.field(default="energy", metadata=dict(static=True))
@@ -180,6 +186,7 @@ class PhaseScore:
     u: jax.Array | None = None  # (K, d) unit escape directions, or None: all coordinates
     u_mass: jax.Array | None = None  # (K,) M_k
     u_lam: jax.Array | None = None  # (K,) λ_k
+    state_mass: bool = dataclasses.field(default=False, metadata=dict(static=True))
 
     def __call__(self, theta):
         return self.score(theta)
@@ -192,15 +199,17 @@ class PhaseScore:
         if self.kind == "look-ahead":
             s, w = jax.jvp(self.score, (th,), (v,))
             return s + self.tau.astype(dtype) * w
+        mass = (model.mass_of(state).astype(dtype) if self.state_mass
+                else self.mass.astype(dtype))
         if self.u is not None:
             x0, u = self.x0.astype(dtype), self.u.astype(dtype)
             a, w = u @ (th - x0), u @ v
             pot = jax.vmap(lambda t, uk: self.loss(x0 + t * uk))(a, u)
-            e = pot - self.l0.astype(dtype) + 0.5 * self.u_mass.astype(dtype) * w * w
+            u_mass = (u * u) @ mass if self.state_mass else self.u_mass.astype(dtype)
+            e = pot - self.l0.astype(dtype) + 0.5 * u_mass * w * w
             r = jnp.sqrt(2 * jnp.maximum(e, 0) / self.u_lam.astype(dtype))
             return self.s0.astype(dtype) + jnp.max(r)
-        e = (self.loss(th) - self.l0.astype(dtype)
-             + 0.5 * jnp.sum(self.mass.astype(dtype) * v * v))
+        e = self.loss(th) - self.l0.astype(dtype) + 0.5 * jnp.sum(mass * v * v)
         return self.s0.astype(dtype) + jnp.sqrt(2 * jnp.maximum(e, 0) / self.lam.astype(dtype))
 
 
@@ -246,7 +255,7 @@ def _directions(directions, theta0):
     return u / norm[:, None]
 
 
-def phase_score(model, loss, theta0, score, dt, directions=None):
+def phase_score(model, loss, theta0, score, dt, directions=None, state_mass=True):
     """The ``PhaseScore`` of ``score`` for ``model`` at ``θ₀``, or ``score`` itself for a
     model without a velocity. Along ``e``, the score's gradient at ``θ₀`` (unit):
     ``M = Σ e_i² M_i``, ``γ = Σ e_i² γ_i`` (the model's mass and friction rate at
@@ -254,7 +263,9 @@ def phase_score(model, loss, theta0, score, dt, directions=None):
     these choose the kind. ``directions`` (``(K, d)``, e.g. the unstable directions of
     ``sd.theory.predict(...).saddles``, or ``"saddles"`` to find those): the energy score
     takes the energy along each of them (the largest) instead of in every coordinate
-    (``PhaseScore``); the look-ahead kind does not use them."""
+    (``PhaseScore``); the look-ahead kind does not use them. ``state_mass``: a model with
+    ``mass_of(state)`` (Adam, Adai) puts the mass its state carries in the energy (False:
+    the mass at ``θ₀``, as ``escape_ams`` did before 2026-12-04)."""
     mg = inertia(model, loss, theta0, dt)
     if mg is None:
         return score
@@ -291,7 +302,7 @@ def phase_score(model, loss, theta0, score, dt, directions=None):
                      u_mass=jnp.asarray(u * u @ m, f), u_lam=jnp.asarray(lam_k, f))
     return PhaseScore(score, loss, jnp.asarray(score(theta0), f), jnp.asarray(loss(theta0), f),
                       jnp.asarray(m, f), jnp.asarray(lam, f), jnp.asarray(tau, f), kind,
-                      **along)
+                      state_mass=bool(state_mass) and hasattr(model, "mass_of"), **along)
 
 
 def _state_score(phase, model, loss, theta0, score, dt, directions=None):
@@ -601,7 +612,8 @@ class AMSResult:
         replica ends at the largest score it reached while finite; warned about).
       phase_score: whether the replicas were scored on position and velocity
         (``PhaseScore``); directions: how many escape directions its energy was taken
-        along (0: all coordinates, or not the energy).
+        along (0: all coordinates, or not the energy); state_mass: whether that energy
+        took the mass the state carries (``PhaseScore.state_mass``: Adam, Adai).
       warmup: SDE time the direct run looped before sampling μ and ``T_loop`` (0: the
         first loop; ``escape_ams``'s ``warmup``).
       extinct: runs that ended with every replica at or below a level (``p̂ = 0`` for
@@ -630,6 +642,7 @@ class AMSResult:
     directions: int = 0
     warmup: float = 0.0
     extinct: int = 0
+    state_mass: bool = False
 
     @property
     def n_runs(self):
@@ -687,7 +700,7 @@ class AMSResult:
                 "wall_time_s": self.wall_time, "failed": self.failed,
                 "diverged": self.diverged, "dt": self.dt, "phase_score": self.phase_score,
                 "directions": self.directions, "warmup": self.warmup,
-                "extinct": self.extinct}
+                "extinct": self.extinct, "state_mass": self.state_mass}
 
     def __repr__(self):
         lo, hi = self.mean_time_ci()
@@ -949,8 +962,10 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         where the velocity carries the score before it relaxes (overdamped). ``False``:
         the position alone, which beyond ΔL/T ≈ 5 gives runs whose ``p̂`` differ by
         orders of magnitude (the basin set ``A`` is then crossed every half oscillation;
-        docs: rare events). A score with an ``on_state(model, state)`` method is used as
-        it is.
+        docs: rare events). The energy's kinetic part takes the mass the state carries
+        where the model states it (``mass_of``: Adai's mass follows its second-moment
+        EMA). A score with an ``on_state(model, state)`` method is used as it is
+        (``phase_score(..., state_mass=False)`` for the mass at θ₀).
       directions: escape directions ``(K, d)`` (or K pytrees shaped like ``theta0``), e.g.
         ``[s.direction for s in sd.theory.predict(...).saddles]``: the energy score takes
         the energy along each (the largest) rather than in all coordinates, which in many
@@ -1152,4 +1167,6 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
                      lr=_engine._lr_of(model), failed=failed,
                      diverged=diverged, phase_score=isinstance(sscore, PhaseScore),
                      directions=int(sscore.u.shape[0]) if isinstance(sscore, PhaseScore)
-                     and sscore.u is not None else 0, warmup=t_warm, extinct=extinct)
+                     and sscore.u is not None else 0, warmup=t_warm, extinct=extinct,
+                     state_mass=isinstance(sscore, PhaseScore) and sscore.kind == "energy"
+                     and sscore.state_mass)

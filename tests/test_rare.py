@@ -341,6 +341,46 @@ def test_phase_score_along_escape_directions_ignores_the_other_coordinates():
                                np.eye(2), atol=1e-6)
 
 
+def test_adais_phase_score_takes_the_mass_its_state_carries():
+    # Adai's mass is M_i = η/(β₀ v̂_i/mean(v̂)) (β₁,i unclipped here): with v2 = (1, 3)
+    # the masses are η/(0.1·0.5) = 20η and η/(0.1·1.5) = 6.67η, against η/β₀ = 10η in
+    # both coordinates at θ₀ (the init state, v2 = 0, reads as every ratio 1). The energy
+    # E = L(θ) − L(θ₀) + ½ Σ M_i v_i² takes the state's masses, the whole energy and along
+    # directions alike; state_mass=False keeps the mass at θ₀ (the score before).
+    loss = lambda th: 2.0 * th[0] ** 2 + 3.0 * th[1] ** 2
+    f = jnp.result_type(float)
+    th0 = jnp.zeros(2, f)
+    score = rare.default_score(sd.exits.Halfspace([1.0, 0.0], 1.0), th0)
+    lr = 0.01
+    model = sd.models.Adai(lr, sd.noise.isotropic(1.0))
+    st = sd.models.AdaptiveState(jnp.asarray([0.3, 0.1], f), jnp.asarray([0.4, -0.2], f),
+                                 jnp.asarray([1.0, 3.0], f))
+    np.testing.assert_allclose(np.asarray(model.mass_of(st)), [20 * lr, lr / 0.15],
+                               rtol=1e-5)
+    pot = 2 * 0.09 + 3 * 0.01
+    for directions in (None, [[1, 0], [0, 1]]):
+        ps = rare.phase_score(model, loss, th0, score, lr, directions=directions)
+        fixed = rare.phase_score(model, loss, th0, score, lr, directions=directions,
+                                 state_mass=False)
+        assert ps.kind == "energy" and ps.state_mass and not fixed.state_mass
+        lam = float(ps.lam)
+        if directions is None:
+            e = pot + 0.5 * (20 * lr * 0.16 + lr / 0.15 * 0.04)
+            e0 = pot + 0.5 * 10 * lr * (0.16 + 0.04)
+            want, was = -1 + np.sqrt(2 * e / lam), -1 + np.sqrt(2 * e0 / lam)
+        else:  # along e_x (λ = 4) and e_y (λ = 6), the larger
+            want = -1 + max(np.sqrt(2 * (0.18 + 10 * lr * 0.16) / 4),
+                            np.sqrt(2 * (0.03 + lr / 0.3 * 0.04) / 6))
+            was = -1 + max(np.sqrt(2 * (0.18 + 5 * lr * 0.16) / 4),
+                           np.sqrt(2 * (0.03 + 5 * lr * 0.04) / 6))
+        assert float(ps.on_state(model, st)) == pytest.approx(want, rel=1e-5)
+        assert float(fixed.on_state(model, st)) == pytest.approx(was, rel=1e-5)
+        assert abs(want - was) > 1e-3
+    # a model without mass_of (Momentum: a constant mass) is unchanged
+    assert not rare.phase_score(sd.models.Momentum(lr, 0.9, sd.noise.isotropic(1.0)), loss,
+                                th0, score, lr).state_mass
+
+
 @pytest.mark.slow
 def test_phase_score_along_the_escape_directions_converges_in_ten_dimensions():
     # Heavy-ball momentum (M = 0.5, γ = 2: underdamped) at ΔL/T = 12 from the local
