@@ -232,10 +232,10 @@ def simulate(model, geo, args, key, direct_paths, predicted):
     t0 = time.perf_counter()
     directions = None if args.whole_energy else [s.direction for s in geo["pred"].saddles]
     score = None
-    if args.fixed_mass and not args.position_score:
+    if args.state_mass and not args.position_score:
         score = sd.rare.phase_score(model, loss, geo["x_min"],
                                     sd.rare.default_score(geo["exit"], geo["x_min"]), dt,
-                                    directions, state_mass=False)
+                                    directions, state_mass=True)
     ams = sd.escape_ams(model, loss, geo["x_min"], geo["exit"], dt=dt, key=key,
                         n_replicas=args.replicas, n_runs=args.runs,
                         t_max=args.t_max_steps * dt, score=score,
@@ -318,10 +318,10 @@ def main(argv=None):
     ap.add_argument("--position-score", action="store_true", help="split the phase-space "
                     "models on the position alone (escape_ams(phase_score=False); before "
                     "2026-12-03 every row was)")
-    ap.add_argument("--fixed-mass", action="store_true", help="the phase score's kinetic "
-                    "energy with the mass at the minimum (phase_score(..., state_mass=False);"
-                    " before 2026-12-04 every Adai row was), not the mass Adai's state "
-                    "carries")
+    ap.add_argument("--state-mass", action="store_true", help="the phase score's kinetic "
+                    "energy with the mass Adai's state carries (phase_score(..., "
+                    "state_mass=True); measured biased, docs: rare events), not the mass at "
+                    "the minimum")
     ap.add_argument("--only", nargs="*", default=None, help="landscape names (prefixes)")
     ap.add_argument("--models", nargs="*", default=None)
     ap.add_argument("--out", default=os.path.join(FIG, "theory_vs_simulation"))

@@ -346,7 +346,8 @@ def test_adais_phase_score_takes_the_mass_its_state_carries():
     # the masses are η/(0.1·0.5) = 20η and η/(0.1·1.5) = 6.67η, against η/β₀ = 10η in
     # both coordinates at θ₀ (the init state, v2 = 0, reads as every ratio 1). The energy
     # E = L(θ) − L(θ₀) + ½ Σ M_i v_i² takes the state's masses, the whole energy and along
-    # directions alike; state_mass=False keeps the mass at θ₀ (the score before).
+    # directions alike; the default keeps the mass at θ₀ (escape_ams's: the state's mass
+    # measured biased, docs: rare events).
     loss = lambda th: 2.0 * th[0] ** 2 + 3.0 * th[1] ** 2
     f = jnp.result_type(float)
     th0 = jnp.zeros(2, f)
@@ -359,9 +360,9 @@ def test_adais_phase_score_takes_the_mass_its_state_carries():
                                rtol=1e-5)
     pot = 2 * 0.09 + 3 * 0.01
     for directions in (None, [[1, 0], [0, 1]]):
-        ps = rare.phase_score(model, loss, th0, score, lr, directions=directions)
-        fixed = rare.phase_score(model, loss, th0, score, lr, directions=directions,
-                                 state_mass=False)
+        ps = rare.phase_score(model, loss, th0, score, lr, directions=directions,
+                              state_mass=True)
+        fixed = rare.phase_score(model, loss, th0, score, lr, directions=directions)
         assert ps.kind == "energy" and ps.state_mass and not fixed.state_mass
         lam = float(ps.lam)
         if directions is None:
@@ -378,7 +379,14 @@ def test_adais_phase_score_takes_the_mass_its_state_carries():
         assert abs(want - was) > 1e-3
     # a model without mass_of (Momentum: a constant mass) is unchanged
     assert not rare.phase_score(sd.models.Momentum(lr, 0.9, sd.noise.isotropic(1.0)), loss,
-                                th0, score, lr).state_mass
+                                th0, score, lr, state_mass=True).state_mass
+    # escape_ams: the mass at θ₀ unless the score is passed
+    kw = dict(dt=0.05, key=jax.random.key(0), n_replicas=20, n_runs=2, n_direct=40)
+    adai = sd.models.Adai(0.05, sd.noise.isotropic(8.0))
+    assert not sd.escape_ams(adai, DW, TH0, EXIT, **kw).state_mass
+    ps = rare.phase_score(adai, DW, jnp.asarray(TH0, f), rare.default_score(EXIT, TH0), 0.05,
+                          state_mass=True)
+    assert sd.escape_ams(adai, DW, TH0, EXIT, score=ps, **kw).summary()["state_mass"]
 
 
 @pytest.mark.slow
