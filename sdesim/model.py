@@ -38,7 +38,8 @@ names (``integrator``, a class attribute or a static field). To write a new opti
    ``memory_time()`` (how long the state remembers its start beyond position and
    velocity, e.g. an EMA of squared gradients; ``escape_ams`` warms up for a multiple),
    ``mass_of(state)`` (an ``Inertial`` model whose mass adapts, e.g. Adai's: the mass
-   the state carries, which ``escape_ams``'s phase score puts in its kinetic energy).
+   the state carries, which ``sdesim.rare.phase_score(..., state_mass=True)`` puts in
+   its kinetic energy).
 
 All SDEs are Itô; time is SDE time (one optimizer iteration is ``lr`` time units).
 """
