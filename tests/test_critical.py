@@ -315,13 +315,76 @@ def test_path_exponent_is_the_exponent_of_the_exact_one_dimensional_time():
     assert gaps[1] < 1e-4
 
 
+def _energy_diffusion_exponent(lr, batch, floor):
+    """``∫₀^ΔL dE / T_E`` on the double well for Momentum (friction force 1) with the
+    floored Hessian noise ``σ² = η max(|U''|, f)/B``: ``T_E = ∮σ²|ṡ| ds / (2∮|ṡ| ds)``
+    on the orbit of energy ``E`` (``|ṡ| ∝ sqrt(E − U)``), the light-friction limit of the
+    phase-space exponent, by nested quadrature (independent of ``path_exponent``)."""
+    from scipy import integrate, optimize
+
+    u = lambda x: (x * x - 1) ** 2  # noqa: E731
+    var = lambda x: lr * max(abs(12 * x * x - 4), floor) / batch  # noqa: E731
+    kinks = [x for x in np.roots([12, 0, -4 - floor]).tolist()
+             + np.roots([12, 0, -4 + floor]).tolist() if -2 < x < 0] + [-1 / np.sqrt(3)]
+
+    def per_energy(e):
+        a = optimize.brentq(lambda x: u(x) - e, -2.0, -1.0)
+        b = optimize.brentq(lambda x: u(x) - e, -1.0, 0.0)
+        w = lambda x: np.sqrt(max(e - u(x), 0.0))  # noqa: E731
+        inside = [k for k in kinks if a < k < b]
+        num = integrate.quad(w, a, b, limit=200)[0]
+        den = integrate.quad(lambda x: var(x) * w(x), a, b, limit=200, points=inside)[0]
+        return 2 * num / den
+
+    return integrate.quad(per_energy, 1e-12, 1 - 1e-12, limit=200)[0]
+
+
+def test_path_exponent_of_phase_space_models_between_its_two_limits():
+    """The phase-space exponent is the least action of the path-restricted (position,
+    velocity) dynamics. Three checks that can fail, each against a value computed another
+    way: (1) where fluctuation–dissipation holds (``Underdamped``, constant T) it is ΔL/T
+    at any friction; (2) heavy friction (Momentum, mass η/(1−β₁) = 0.002 against friction
+    force 1 and curvature ≤ 8: m·k/Γ² ≤ 0.016) gives the overdamped SGD exponent; (3) light
+    friction gives the energy-diffusion integral ∫dE/T_E, approached as the friction goes
+    (error ∝ friction/mass = (1−β₁)/η). Tolerances: the action's step error (~1e-4) plus
+    the limit's own correction (1e-3 for (2); the measured 2.0% at β₁ = 0.99, 1.1% at
+    0.995 for (3), bounded by 3% and 1.6%)."""
+    path = cr.string_path(_double_well, np.array([-1.0]), np.array([1.0]), n_images=33)
+    for friction in (0.5, 5.0):
+        phi = sd.theory.path_exponent(sd.models.Underdamped(1.0, friction, 0.1), _double_well,
+                                      path)
+        assert phi == pytest.approx(10.0, rel=3e-4)
+    lr, batch, floor = 1e-3, 2.0, 2.0
+    sgd = sd.theory.path_exponent(sd.models.SGD(lr, sd.noise.hessian(batch, floor)),
+                                  _double_well, path)
+    heavy = sd.theory.path_exponent(sd.models.Momentum(lr, 0.5, sd.noise.hessian(batch, floor)),
+                                    _double_well, path)
+    assert heavy == pytest.approx(sgd, rel=1e-3)
+    lr = 0.1
+    limit = _energy_diffusion_exponent(lr, batch, floor)  # 5.465 (F16's ΔL/T: 5.0)
+    errors = []
+    for beta1, tol in ((0.99, 0.03), (0.995, 0.016)):
+        phi = sd.theory.path_exponent(
+            sd.models.Momentum(lr, beta1, sd.noise.hessian(batch, floor)), _double_well, path)
+        assert limit < phi < limit * (1 + tol)  # from above: more friction, less averaging
+        errors.append(phi / limit - 1)
+    assert errors[1] < 0.7 * errors[0]  # halving the friction roughly halves the gap
+
+
 def test_path_exponent_errors_and_a_vanishing_noise():
     path = cr.string_path(_double_well, np.array([-1.0]), np.array([1.0]), n_images=33)
     with pytest.warns(RuntimeWarning, match="does not settle"):  # |U''| → 0, no floor
         sd.theory.path_exponent(sd.models.SGD(0.1, sd.noise.hessian(1.0)), _double_well, path)
-    with pytest.raises(TypeError, match="overdamped"):
-        sd.theory.path_exponent(sd.models.Momentum(0.1, 0.9, sd.noise.hessian(1.0)),
-                                _double_well, path)
+    with pytest.raises(TypeError, match="Gaussian"):
+        sd.theory.path_exponent(sd.models.SGDLevy(0.1, 1.8, 0.1), _double_well, path)
+    with pytest.raises(TypeError, match="Gaussian"):
+        sd.theory.path_exponent(sd.models.Momentum(0.1, 0.9, sd.noise.hessian(1.0),
+                                                   alpha=1.8), _double_well, path)
+    with pytest.raises(ValueError, match="closed well"):  # over the higher of two maxima:
+        # behind the minimum the loss tops out below it and falls away
+        sd.theory.path_exponent(sd.models.Underdamped(1.0, 1.0, 0.1),
+                                lambda th: 0.3 * th[0] - jnp.cos(th[0]),
+                                np.linspace(-np.arcsin(0.3), 4.0, 50)[:, None])
     with pytest.raises(ValueError, match="shape"):
         sd.theory.path_exponent(sd.models.Langevin(0.1), _double_well, np.zeros(3))
     with pytest.raises(ValueError, match="not finite"):  # never a silent NaN exponent

@@ -343,14 +343,14 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
 
 
 def path_exponent(model, loss, path, *, points: int = 4001) -> float:
-    """The escape exponent a model's own noise gives along a path: ``Φ = −∫ 2μ(s)/v(s) ds``
-    from the path's first point (the minimum) to its highest point (the saddle), ``s`` the
-    arc length, ``μ = f·τ`` the drift along the unit tangent ``τ`` (``−∂L/∂s`` for
-    gradient drift; the integrand is ``−2μ/v``), ``v = τᵀ G Gᵀ τ`` the noise variance
-    rate along ``τ`` (``dθ = f dt + G dW``); ``τ ≍ e^Φ``.
+    """The escape exponent a model's own noise gives along a path (``τ ≍ e^Φ``), from the
+    path's first point (the minimum) to its highest point (the saddle).
 
-    This is the one-dimensional reduction along the path: in 1-D it is the exact exponent
-    (the stationary density of the Itô diffusion is ``∝ exp(∫ 2μ/v)/v``), and in d > 1 the
+    **Overdamped models** (``dθ = f dt + G dW``): ``Φ = −∫ 2μ(s)/v(s) ds``, ``s`` the arc
+    length, ``μ = f·τ`` the drift along the unit tangent ``τ`` (``−∂L/∂s`` for gradient
+    drift), ``v = τᵀ G Gᵀ τ`` the noise variance rate along ``τ``. This is the
+    one-dimensional reduction along the path: in 1-D it is the exact exponent (the
+    stationary density of the Itô diffusion is ``∝ exp(∫ 2μ/v)/v``), and in d > 1 the
     quasi-potential along that path, the true one when the path is the most probable
     escape route (isotropic or path-aligned noise). It needs no assumption on how the
     noise varies: with ``Langevin(T)`` it is ``ΔL/T``; with Hessian-shaped noise ``C =
@@ -360,24 +360,47 @@ def path_exponent(model, loss, path, *, points: int = 4001) -> float:
     integral diverges: ``inf`` if ``v`` is exactly 0 at a quadrature point, else a
     ``RuntimeWarning`` that the quadrature does not settle.
 
+    **Phase-space models** (``Momentum``, ``Adai``, ``Adam``, ``Underdamped``, or any model
+    whose ``terms`` are ``Inertial``, with Gaussian noise): the motion is restricted to the
+    path, ``m(s) s̈ = −∂L/∂s − Γ(s) ṡ + σ(s) ξ`` with ``m = τᵀMτ``, ``Γ = τᵀΓτ`` (the mass
+    and friction force of the model's ``terms``) and ``σ² = τᵀΣτ`` (the noise force's
+    variance rate), and ``Φ`` is the Freidlin–Wentzell quasi-potential of that
+    two-dimensional (position, velocity) system at the saddle: the least action ``½∫(m s̈
+    + Γṡ + ∂L/∂s)²/σ² dt`` of a path from rest at the minimum to rest at the saddle. Where
+    the fluctuation–dissipation relation holds (``σ² = 2ΓT``, constant ``T``) it is
+    ``ΔL/T`` whatever the mass (the phase-space formulas F16/F18/F17 assume it, ``T``
+    frozen at the minimum); where ``σ²`` varies along the path it lies between the
+    overdamped value ``∫ 2Γ(∂L/∂s)/σ² ds`` (heavy friction) and the energy-diffusion value
+    ``∫ dE / T_E``, ``T_E`` the noise ``σ²/2Γ`` averaged over the orbit of energy ``E``
+    with the weight ``|ṡ|`` (light friction), and the minimization finds which. Adam's and
+    Adai's second-moment EMA is frozen at its value at the minimum (``v̂ = diag(C)``, as
+    F17/F18 assume; it remembers ``η/(1−β₂)`` of SDE time, far longer than the climb). The
+    orbits swing to the far side of the minimum: the loss there is read along the straight
+    line back from the minimum along the path's first direction (``ValueError`` if it never
+    rises to the saddle's height). The path of least action is found by Levenberg–Marquardt
+    on the discretized action (steps of 1/50 of the fastest linearized rate, from the
+    time-reversed relaxation out of the saddle, the exact optimum when ``T`` is constant);
+    its discretization error is ~1e-4 relative.
+
     Args:
-      model: an overdamped model with Gaussian noise (``Langevin``, ``SGD``, ...); raises
-        ``TypeError`` for phase-space and Lévy models (no such reduction).
+      model: a model with Gaussian noise (raises ``TypeError`` for Lévy dynamics, which
+        have no such exponent).
       loss: the loss.
       path: a ``sdesim.critical.Path`` (e.g. ``critical.escape_path(loss, θ₀)`` or
         ``string_path``) or its images ``(n, d)``, from the minimum over the saddle.
-      points: points of the quadrature along the polyline through the images (the loss,
-        drift and noise are evaluated there, not interpolated).
+      points: points of the quadrature (tabulation) along the polyline through the images
+        (the loss, drift and noise are evaluated there, not interpolated).
 
     Returns:
       ``Φ`` (float; ``inf`` where the noise along the path vanishes uphill).
     """
     from .. import model as _model
 
-    if not (isinstance(model, _model.Overdamped) and model.noise_kind == "gaussian"):
-        raise TypeError(f"path_exponent needs an overdamped model with Gaussian noise "
-                        f"(Langevin, SGD, ...), got {type(model).__name__}: phase-space "
-                        "and Lévy dynamics have no one-dimensional reduction along a path")
+    if model.noise_kind != "gaussian":
+        raise TypeError(f"path_exponent needs an SDE with Gaussian noise, got "
+                        f"{type(model).__name__} ({model.noise_kind} noise): Lévy dynamics "
+                        "escape by jumps and a discrete optimizer has no SDE here, with no "
+                        "such exponent")
     images = np.asarray(getattr(path, "images", path), np.float64)
     if images.ndim != 2 or images.shape[0] < 2 or not np.all(np.isfinite(images)):
         raise ValueError(f"path must be a Path or finite images of shape (n >= 2, d), got "
@@ -394,8 +417,18 @@ def path_exponent(model, loss, path, *, points: int = 4001) -> float:
     i = np.clip(np.searchsorted(arc, s, side="right") - 1, 0, len(seg) - 1)
     x = images[i] + ((s - arc[i]) / length[i])[:, None] * seg[i]
     tau = seg[i] / length[i][:, None]
-    xs, taus = _point(x), _point(tau)
-    energy = np.asarray(jax.vmap(loss)(xs), np.float64)
+    energy = np.asarray(jax.vmap(loss)(_point(x)), np.float64)
+    if not np.all(np.isfinite(energy)):
+        raise ValueError("the loss, drift or noise is not finite along the path")
+    top = int(np.argmax(energy))
+    if top == 0:
+        raise ValueError("the path does not go uphill from its first point: pass it from "
+                         "the minimum over the saddle")
+    if not isinstance(model, _model.Overdamped):
+        if model.velocity(model.init(_point(images[0]))) is None:
+            raise TypeError(f"path_exponent needs an overdamped or a phase-space model, got "
+                            f"{type(model).__name__}")
+        return _phase_exponent(model, loss, x, tau, s, energy, top)
     drift, diffusion = model.vector_field(loss)  # dθ = f dt + G dW, as diffrax runs it
 
     def along(y, t):  # (f·τ, τᵀ G Gᵀ τ)
@@ -403,14 +436,9 @@ def path_exponent(model, loss, path, *, points: int = 4001) -> float:
         g_t = diffusion(zero, y, None).T @ t
         return drift(zero, y, None) @ t, g_t @ g_t
 
-    mu, v = (np.asarray(a, np.float64) for a in jax.vmap(along)(xs, taus))
-    if not (np.all(np.isfinite(energy)) and np.all(np.isfinite(mu))
-            and np.all(np.isfinite(v))):
+    mu, v = (np.asarray(a, np.float64) for a in jax.vmap(along)(_point(x), _point(tau)))
+    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(v))):
         raise ValueError("the loss, drift or noise is not finite along the path")
-    top = int(np.argmax(energy))
-    if top == 0:
-        raise ValueError("the path does not go uphill from its first point: pass it from "
-                         "the minimum over the saddle")
     mu, v, s = mu[:top + 1], v[:top + 1], s[:top + 1]
     if np.any((v <= 0) & (mu < 0)):
         return float("inf")
@@ -429,3 +457,196 @@ def path_exponent(model, loss, path, *, points: int = 4001) -> float:
                       "vanishes where the drift holds the path back, and Φ may be infinite; "
                       "raise points to see", RuntimeWarning, stacklevel=2)
     return phi
+
+
+PHASE_DT = 0.02  # the action's step, × the fastest linearized rate along the path
+PHASE_MAX_STEPS = 400_000
+
+
+def _phase_coefficients(model, loss, x_min):
+    """``f(x, τ) -> (∂L/∂s, m, Γ, σ²)`` along ``τ`` for a phase-space model (its ``terms``
+    at ``x`` at rest; Adam's/Adai's EMA settled at the minimum and frozen)."""
+    from .. import model as _model
+    from .. import models as M
+
+    if isinstance(model, M.Underdamped):
+        def at(y, t):
+            mass, fric, sig = model._coeffs(y.dtype)
+            return jax.grad(loss)(y) @ t, mass, fric * mass, (mass * sig) ** 2
+        return at
+    x0 = _point(x_min)
+    st0 = model.init(x0)
+    settled = None
+    if hasattr(st0, "v2"):  # t = 0, h = ∞: the EMA's value at the minimum (v2 = g²)
+        settled = model.terms(st0, 0.0, jnp.inf, loss).aux.v2
+
+    def at(y, t):
+        st = model.init(y)
+        if settled is not None:
+            st = st._replace(v2=settled)
+        # t = ∞: no bias correction; h = 0: the EMA does not move
+        terms = model.terms(st, jnp.inf, 0.0, loss)
+        if not isinstance(terms, _model.Inertial):
+            raise TypeError(f"path_exponent: {type(model).__name__}.terms is not Inertial "
+                            f"(a phase-space model's mass, friction and noise force)")
+        mass = jnp.broadcast_to(terms.mass, y.shape)
+        fric = jnp.broadcast_to(terms.friction, y.shape)
+        f = terms.factor
+        if f is None:
+            var = t @ t
+        elif f.ndim == 1:
+            var = jnp.sum((f * t) ** 2)
+        else:
+            var = jnp.sum((f.T @ t) ** 2)
+        if terms.scale is not None:
+            var = var * terms.scale ** 2
+        return -terms.force @ t, jnp.sum(mass * t * t), jnp.sum(fric * t * t), var
+
+    return at
+
+
+def _phase_exponent(model, loss, x, tau, s, energy, top):
+    """The least action of the path-restricted phase-space dynamics (``path_exponent``)."""
+    from scipy import integrate, interpolate, linalg
+
+    at = jax.jit(jax.vmap(_phase_coefficients(model, loss, x[0])))
+    top_e = energy[top]
+    # the far side of the minimum: back along the path's first direction until the loss
+    # reaches the saddle's height (the orbits of energy up to it swing there), a bit beyond
+    ds = s[1] - s[0]
+    chunk = np.arange(1, len(s) + 1) * ds  # one shape: one compilation
+    u, eb = np.zeros(0), np.zeros(0)
+    for j in range(64):
+        uj = j * chunk[-1] + chunk
+        ej = np.asarray(jax.vmap(loss)(_point(x[0] - uj[:, None] * tau[0])), np.float64)
+        u, eb = np.concatenate([u, uj]), np.concatenate([eb, ej])
+        over = np.nonzero(~(eb < top_e))[0]
+        if over.size:
+            end = min(len(u), int(over[0] * 1.2) + 2)
+            break
+    else:
+        raise ValueError("path_exponent: the loss does not rise to the saddle's height behind "
+                         "the minimum (along the path's first direction, up to 64 path "
+                         "lengths): the orbits of a phase-space model need a closed well")
+    u, eb = u[:end], eb[:end]
+    xb = x[0] - u[:, None] * tau[0]
+    # forward: up to the top and a little past it where the path goes on
+    fwd = slice(0, min(len(s), top + max(3, top // 20) + 1))
+    grid = np.concatenate([-u[::-1], s[fwd]])
+    xs = np.concatenate([xb[::-1], x[fwd]])
+    ts = np.concatenate([np.broadcast_to(tau[0], xb.shape), tau[fwd]])
+    coef = [np.asarray(a, np.float64) for a in at(_point(xs), _point(ts))]
+    if not all(np.all(np.isfinite(c)) for c in coef):
+        raise ValueError("the loss, drift or noise is not finite along the path")
+    dl, mass, fric, var = coef
+    if np.any(mass <= 0) or np.any(fric <= 0):
+        raise ValueError("path_exponent: the mass and friction along the path must be > 0")
+    if np.any(var <= 0):
+        return float("inf")  # no noise along the path: the action has no finite minimum
+    spl = [interpolate.PchipInterpolator(grid, c, extrapolate=True) for c in coef]
+    dspl = [c.derivative() for c in spl]
+    s_top = s[top]
+    # the step: PHASE_DT / the fastest rate the path moves at, from m μ² + Γ μ + k = 0
+    # along it: |μ| where the roots are complex (oscillation), else the slow root (the
+    # fast one, Γ/m, is a decay the smooth path does not excite; heavy friction would
+    # otherwise ask for steps of m/Γ along a climb that takes Γ/k)
+    k = np.abs(dspl[0](grid))
+    disc = fric ** 2 - 4 * mass * k
+    rate = float(np.max(np.where(disc < 0, np.sqrt(k / mass),
+                                 2 * k / (fric + np.sqrt(np.maximum(disc, 0.0))))))
+    dt = PHASE_DT / rate
+
+    # the relaxation out of the saddle (deterministic, m s̈ = −∂L/∂s − Γ ṡ) to rest at the
+    # minimum; reversed in time, it is the least-action path when σ² = 2ΓT
+    # (the potential from ∫ ∂L/∂s, smooth where a float32 loss is not: its rounding near
+    # the minimum, ~1e-7 |L|, can exceed the rest the relaxation is stopped at)
+    loss_s = spl[0].antiderivative()
+    e_min = float(np.min(loss_s(grid)))
+    barrier = float(loss_s(s_top)) - e_min
+
+    def rhs(_, y):
+        return [y[1], (-spl[0](y[0]) - spl[2](y[0]) * y[1]) / spl[1](y[0])]
+
+    def settled(_, y):
+        return 0.5 * spl[1](y[0]) * y[1] ** 2 + loss_s(y[0]) - e_min - 1e-9 * barrier
+    settled.terminal = True
+    delta = 1e-3 * s_top
+    sol = integrate.solve_ivp(rhs, (0.0, PHASE_MAX_STEPS * dt), [s_top - delta, 0.0],
+                              events=settled, dense_output=True, method="LSODA",
+                              rtol=1e-8, atol=1e-10 * s_top, max_step=50 * dt)
+    if sol.status != 1:
+        raise ValueError(f"path_exponent: the relaxation from the saddle did not come to rest "
+                         f"within {PHASE_MAX_STEPS} steps of the action: the friction is too "
+                         f"light or the dynamics too stiff for this path")
+    t_relax = float(sol.t_events[0][0])
+    n = int(np.ceil(1.5 * t_relax / dt)) + 4
+    if n > PHASE_MAX_STEPS:
+        raise ValueError(f"path_exponent: the least-action path needs {n} steps (> "
+                         f"{PHASE_MAX_STEPS}): the friction is too light or the dynamics "
+                         f"too stiff for this path")
+    t = np.arange(n + 1) * dt
+    guess = np.zeros(n + 1)
+    back_t = t[-1] - t  # reversed time
+    live = back_t <= t_relax
+    guess[live] = sol.sol(back_t[live])[0]
+    guess[-2:] = s_top
+    guess[:2] = 0.0
+
+    def residual(y, jac=False):
+        a_, b_ = y[2:] - 2 * y[1:-1] + y[:-2], y[2:] - y[:-2]
+        z = y[1:-1]
+        f_, m_, g_, v_ = (c(z) for c in spl)
+        r = m_ * a_ / dt**2 + g_ * b_ / (2 * dt) + f_
+        w = np.sqrt(dt / v_)
+        if not jac:
+            return w * r
+        df, dm, dg, dv = (c(z) for c in dspl)
+        diag = w * (-2 * m_ / dt**2 + dm * a_ / dt**2 + dg * b_ / (2 * dt) + df) \
+            - 0.5 * w * r * dv / v_
+        lower = w * (m_ / dt**2 - g_ / (2 * dt))  # ∂ρ_k/∂y_{k−1}
+        upper = w * (m_ / dt**2 + g_ / (2 * dt))  # ∂ρ_k/∂y_{k+1}
+        return w * r, (lower, diag, upper)
+
+    def normal(rho, jac):
+        """Jᵀρ and the bands of JᵀJ (upper form) on the free points y_2 … y_{n−2}: row k of
+        J (k = 1 … n−1) holds ∂ρ_k/∂y_{k−1}, ∂ρ_k/∂y_k, ∂ρ_k/∂y_{k+1}."""
+        lo, di, up = (np.pad(b, (1, 1)) for b in jac)  # index k = 0 … n
+        r = np.pad(rho, (1, 1))
+        c = np.arange(2, n - 1)  # column y_c meets rows c+1 (lo), c (di), c−1 (up)
+        grad = lo[c + 1] * r[c + 1] + di[c] * r[c] + up[c - 1] * r[c - 1]
+        d0 = lo[c + 1] ** 2 + di[c] ** 2 + up[c - 1] ** 2
+        d1 = lo[c + 1] * di[c + 1] + di[c] * up[c]  # (c, c+1): rows c+1 and c
+        d2 = lo[c + 1] * up[c + 1]  # (c, c+2): row c+1
+        band = np.zeros((3, c.size))
+        band[2], band[1, 1:], band[0, 2:] = d0, d1[:-1], d2[:-2]
+        return grad, band
+
+    y = guess
+    rho, jac = residual(y, jac=True)
+    action = 0.5 * float(rho @ rho)
+    lam = 1e-6
+    for _ in range(400):
+        grad, band = normal(rho, jac)
+        damped = band.copy()
+        damped[2] *= 1 + lam
+        try:
+            step = linalg.solveh_banded(damped, -grad)
+        except linalg.LinAlgError:
+            lam *= 10
+            continue
+        trial = y.copy()
+        trial[2:n - 1] += step
+        r_trial = residual(trial)
+        a_trial = 0.5 * float(r_trial @ r_trial)
+        if np.isfinite(a_trial) and a_trial <= action:
+            done = action - a_trial <= 1e-11 * action
+            y, action = trial, a_trial
+            rho, jac = residual(y, jac=True)
+            lam = max(lam / 10, 1e-12)
+            if done:
+                break
+        else:
+            lam *= 10
+            if lam > 1e12:
+                break
+    return float(action)
