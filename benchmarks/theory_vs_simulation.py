@@ -218,11 +218,20 @@ def exact(model, geo, lname):
                 seconds=time.perf_counter() - t0)
 
 
+PATH_MODELS = ("SGD", "Momentum", "Adai", "Adam")  # the rows that get a path exponent
+
+
 def path_exponent(model, geo):
-    """Φ of an overdamped model along the lowest saddle's minimum-energy path
-    (``sd.theory.path_exponent``): the exponent its own noise gives, where F14 freezes
-    the Hessian noise at the minimum."""
-    return sd.theory.path_exponent(model, geo["loss"], geo["path"])
+    """Φ of a model along the lowest saddle's minimum-energy path
+    (``sd.theory.path_exponent``): the exponent its own noise gives, where the formulas
+    (F14, F16, F17, F18) freeze the Hessian noise at the minimum; for the phase-space models
+    the least action of the dynamics restricted to the path. None (printed) where it is
+    refused."""
+    try:
+        return sd.theory.path_exponent(model, geo["loss"], geo["path"])
+    except ValueError as err:
+        print(f"  path_exponent refused for {type(model).__name__}: {err}", flush=True)
+        return None
 
 
 def simulate(model, geo, args, key, direct_paths, predicted):
@@ -333,7 +342,8 @@ def main(argv=None):
                     help="add the rows of these JSON files (other runs' --out, or their "
                     ".partial.json) to --out's JSON, then redraw")
     ap.add_argument("--path-exponent", action="store_true", help="add the path exponent "
-                    "(sd.theory.path_exponent) to the JSON's SGD rows, then redraw")
+                    "(sd.theory.path_exponent) to the JSON's SGD, Momentum, Adai and Adam "
+                    "rows that lack it, then redraw")
     ap.add_argument("--grid", action="store_true", help="add the exact (grid) mean time to "
                     "the JSON's Langevin rows of the 2-D landscapes, then redraw")
     ap.add_argument("--dt-check", action="store_true", help="direct simulation of "
@@ -366,14 +376,17 @@ def main(argv=None):
             out = json.load(f)
         for lname, (loss, start, n_modes) in landscapes().items():
             rows = [r for r in out["landscapes"].get(lname, {}).get("rows", [])
-                    if r["model"] == "SGD"]
+                    if r["model"] in PATH_MODELS and "path_exponent" not in r]
             if not rows:
                 continue
             geo = geometry(loss, start, n_modes)
             geo["loss"] = loss
             for row in rows:
-                row["path_exponent"] = path_exponent(dict(models(geo, row["beta"]))["SGD"],
-                                                     geo)
+                t0 = time.perf_counter()
+                row["path_exponent"] = path_exponent(
+                    dict(models(geo, row["beta"]))[row["model"]], geo)
+                print(f"{lname} {row['model']} ΔL/T {row['beta']:g}: path exponent "
+                      f"{row['path_exponent']} ({time.perf_counter() - t0:.1f} s)", flush=True)
         return save(out, args.out)
     if args.merge_from:
         with open(args.out + ".json") as f:
@@ -420,7 +433,7 @@ def main(argv=None):
                 ex = exact(model, geo, lname)
                 if ex is not None:
                     row["exact"] = ex
-                if mname == "SGD":
+                if mname in PATH_MODELS:
                     row["path_exponent"] = path_exponent(model, geo)
                 rows.append(row)
                 d = sim.get("direct")
@@ -494,12 +507,7 @@ def table(out):
                 f = lambda x: f"{x:.2f}" if x >= 0.01 else f"{x:.1e}"  # noqa: E731
                 # †: some trial paths hit t_max (the simulated time can only be too long)
                 mark = "†" if r["ams"].get("failed") else ""
-                # ‡: not converged: the runs' spread reaches p = 0 (an open interval), or
-                # their p̂ span more than SPREAD (Momentum on the rotated well at 15, two
-                # keys: estimates 3.4x apart with spreads of 36x and 5.6x)
-                pr = np.asarray(r["ams"].get("p_runs") or [1.0])
-                wide = pr.min() <= 0 or pr.max() / pr.min() > SPREAD
-                mark += "‡" if not np.isfinite(hi) or wide else ""
+                mark += "‡" if unconverged(r["ams"]) else ""
                 # §: a phase-space model split on its position alone (rows before
                 # escape_ams's phase score, or --position-score)
                 mark += "§" if m in PHASE and not r["ams"].get("phase_score") else ""
@@ -525,26 +533,48 @@ def table(out):
     return out
 
 
+def unconverged(ams):
+    """‡: not converged: the runs' spread reaches p = 0 (an open interval), or their p̂
+    span more than SPREAD (Momentum on the rotated well at 15, two keys: estimates 3.4x
+    apart with spreads of 36x and 5.6x)."""
+    pr = np.asarray(ams.get("p_runs") or [1.0])
+    return (not np.isfinite(ams["ci"][1]) or pr.min() <= 0
+            or pr.max() / pr.min() > SPREAD)
+
+
 def exponents(out):
-    """SGD's escape exponent per unit of F14's: the path exponent's Φ/(ΔL/T) against the
-    slope of ln(simulated time) over ΔL/T (least squares over the rows, with the range of
-    the slopes between neighbouring rows)."""
+    """Each model's escape exponent per unit of its formula's (F14, F16, F18, F17, whose
+    exponent is ΔL/T by construction): the path exponent's Φ/(ΔL/T) against the slope of
+    ln(simulated time ÷ the formula's prefactor) over ΔL/T (least squares over the rows,
+    with the range of the slopes between neighbouring rows). Rows marked ‡ (not converged)
+    are left out of the slope."""
     lines = []
     for lname, entry in out["landscapes"].items():
-        rs = sorted((r for r in entry["rows"] if r["model"] == "SGD"), key=lambda r: r["beta"])
-        if len(rs) < 2:
-            continue
-        b = np.array([r["beta"] for r in rs])
-        y = np.log([r["ams"]["mean"] for r in rs])
-        fit = np.polyfit(b, y, 1)[0]
-        pair = np.diff(y) / np.diff(b)
-        phi = [r["path_exponent"] / r["beta"] for r in rs if "path_exponent" in r]
-        c = f"{np.mean(phi):.3f}" if phi else "—"
-        lines.append(f"| {lname} | {c} | {fit:.3f} ({pair.min():.2f}–{pair.max():.2f}) | "
-                     f"{b.min():g}–{b.max():g} |")
+        for model in PATH_MODELS:
+            rs = sorted((r for r in entry["rows"] if r["model"] == model
+                         and not unconverged(r["ams"])), key=lambda r: r["beta"])
+            phi = [r["path_exponent"] / r["beta"] for r in entry["rows"]
+                   if r["model"] == model and r.get("path_exponent") is not None]
+            if len(rs) < 2 and not phi:
+                continue
+            c = f"{np.mean(phi):.3f}" if phi else "—"
+            if len(rs) >= 2:
+                b = np.array([r["beta"] for r in rs])
+                # the exponent's slope: 1 + d ln(simulated/predicted)/d(ΔL/T), which takes
+                # out the formula's prefactor where it moves with B (Adam's mass ∝ 1/sqrt B)
+                y = b + np.log([r["ams"]["mean"] / r["predicted"] for r in rs])
+                fit = np.polyfit(b, y, 1)[0]
+                pair = np.diff(y) / np.diff(b)
+                dag = "†" if any(r["ams"].get("failed") for r in rs) else ""
+                s = (f"{fit:.3f}{dag} ({pair.min():.2f}–{pair.max():.2f})" if len(rs) > 2
+                     else f"{fit:.3f}{dag}")
+                span = f"{b.min():g}–{b.max():g}"
+            else:
+                s, span = "—", "—"
+            lines.append(f"| {lname} | {model} | {c} | {s} | {span} |")
     if lines:
-        print("\n| landscape | SGD: Φ ÷ (ΔL/T), path exponent | d ln τ_sim / d(ΔL/T) (pairs) "
-              "| ΔL/T |\n| --- | ---: | ---: | --- |")
+        print("\n| landscape | model | Φ ÷ (ΔL/T), path exponent | d ln(τ_sim/prefactor) / "
+              "d(ΔL/T) (pairs) | ΔL/T |\n| --- | --- | ---: | ---: | --- |")
         print("\n".join(lines))
 
 
@@ -570,16 +600,19 @@ def plot(out, path):
             pred = np.array([r["predicted"] for r in rs])
             # the ratio simulated/predicted, with the simulation's interval
             y = sim / pred
-            ax.errorbar(b, y, yerr=[y - ci[:, 0] / pred, ci[:, 1] / pred - y], marker=mk,
-                        capsize=3, label=f"{m} ({rs[0]['formula'].split(' (')[0].split(',')[0]})")
-        rs = [r for r in rows if r["model"] == "SGD" and "path_exponent" in r]
-        if len(rs) >= 2:  # SGD's trend: the slope of path_exponent, one level fitted
-            b = np.array([r["beta"] for r in rs])
-            y = np.log([r["ams"]["mean"] / r["predicted"] for r in rs])
-            slope = np.mean([r["path_exponent"] / r["beta"] for r in rs]) - 1.0
-            bb = np.linspace(b.min(), b.max(), 50)
-            ax.plot(bb, np.exp(np.mean(y - slope * b) + slope * bb), "k:", lw=1,
-                    label=f"slope of path_exponent (Φ = {slope + 1:.2f} ΔL/T)")
+            bars = ax.errorbar(b, y, yerr=[y - ci[:, 0] / pred, ci[:, 1] / pred - y],
+                               marker=mk, capsize=3,
+                               label=f"{m} ({rs[0]['formula'].split(' (')[0].split(',')[0]})")
+            rs = [r for r in rs if r.get("path_exponent") is not None
+                  and not unconverged(r["ams"])]
+            if len(rs) >= 2:  # the trend the path exponent predicts, one level fitted
+                b = np.array([r["beta"] for r in rs])
+                y = np.log([r["ams"]["mean"] / r["predicted"] for r in rs])
+                slope = np.mean([r["path_exponent"] / r["beta"] for r in rs]) - 1.0
+                bb = np.linspace(b.min(), b.max(), 50)
+                ax.plot(bb, np.exp(np.mean(y - slope * b) + slope * bb), ":", lw=1,
+                        color=bars[0].get_color(),
+                        label=f"{m}: slope of path_exponent (Φ = {slope + 1:.2f} ΔL/T)")
         rs = [r for r in rows if r["model"] == "Langevin" and "exact" in r]
         if rs:  # the exact (grid) time, simulated / exact, with the simulation's interval
             b = np.array([r["beta"] for r in rs]) + 0.3

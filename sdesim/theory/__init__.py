@@ -41,7 +41,8 @@ Layout (one module per formula family; everything is re-exported here)
   dimensions, from the backward equation on a grid (the reference beyond Eyring–Kramers).
 * ``landscape``: ``predict`` — minimum, saddles (found by ``sdesim.critical``), barrier,
   Hessians and the model's formula for any loss; ``path_exponent`` — the exponent the
-  model's own (state-dependent) noise gives along a minimum-energy path.
+  model's own (state-dependent) noise gives along a minimum-energy path (overdamped: a
+  quadrature; phase-space: the least action of the path-restricted dynamics).
 * ``optimizers``: ``sgd_escape_time`` / ``sgd_escape_exponent`` (F14),
   ``optimizer_dynamics``, ``escape_exponent``, ``momentum_escape_time`` (F15-F18).
 * ``predict``: ``reference(model, loss, theta0, exit)``, the closed-form mean escape
