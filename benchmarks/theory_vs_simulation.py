@@ -586,7 +586,7 @@ def plot(out, path):
     from matplotlib import ticker
 
     names = list(out["landscapes"])
-    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 6.2), squeeze=False)
     marks = {"Langevin": "o", "SGD": "s", "Momentum": "^", "Adai": "v", "Adam": "D"}
     for ax, lname in zip(axes[0], names, strict=True):
         rows = out["landscapes"][lname]["rows"]
@@ -612,7 +612,7 @@ def plot(out, path):
                 bb = np.linspace(b.min(), b.max(), 50)
                 ax.plot(bb, np.exp(np.mean(y - slope * b) + slope * bb), ":", lw=1,
                         color=bars[0].get_color(),
-                        label=f"{m}: slope of path_exponent (Φ = {slope + 1:.2f} ΔL/T)")
+                        label=f"{m}: path exponent's slope, Φ = {slope + 1:.2f} ΔL/T")
         rs = [r for r in rows if r["model"] == "Langevin" and "exact" in r]
         if rs:  # the exact (grid) time, simulated / exact, with the simulation's interval
             b = np.array([r["beta"] for r in rs]) + 0.3
@@ -637,7 +637,7 @@ def plot(out, path):
             ax.yaxis.set_minor_formatter(ticker.NullFormatter())
             ax.yaxis.set_major_formatter(ticker.FuncFormatter(
                 lambda y, _: f"{y:g}" if 1e-3 <= y <= 1e3 else f"{y:.0e}"))
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     axes[0][0].set_ylabel("simulated / predicted mean escape time")
     fig.suptitle("sd.theory.predict vs simulation (AMS, 95% intervals; grey: ±5%)",
                  fontsize=11)
