@@ -342,9 +342,10 @@ def _energy_diffusion_exponent(lr, batch, floor):
 def test_path_exponent_of_phase_space_models_between_its_two_limits():
     """The phase-space exponent is the least action of the path-restricted (position,
     velocity) dynamics. Three checks that can fail, each against a value computed another
-    way: (1) where fluctuation–dissipation holds (``Underdamped``, constant T) it is ΔL/T
-    at any friction; (2) heavy friction (Momentum, mass η/(1−β₁) = 0.002 against friction
-    force 1 and curvature ≤ 8: m·k/Γ² ≤ 0.016) gives the overdamped SGD exponent; (3) light
+    way: (1) where fluctuation–dissipation holds (``Underdamped``, constant T; Adam and
+    Adai with isotropic noise) it is ΔL/T at any friction; (2) heavy friction (Momentum,
+    mass η/(1−β₁) = 0.002 against friction force 1 and curvature ≤ 8: m·k/Γ² ≤ 0.016)
+    gives the overdamped SGD exponent; (3) light
     friction gives the energy-diffusion integral ∫dE/T_E, approached as the friction goes
     (error ∝ friction/mass = (1−β₁)/η). Tolerances: the action's step error (~1e-4) plus
     the limit's own correction (1e-3 for (2); the measured 2.0% at β₁ = 0.99, 1.1% at
@@ -354,6 +355,14 @@ def test_path_exponent_of_phase_space_models_between_its_two_limits():
         phi = sd.theory.path_exponent(sd.models.Underdamped(1.0, friction, 0.1), _double_well,
                                       path)
         assert phi == pytest.approx(10.0, rel=3e-4)
+    # Adam and Adai with isotropic noise C = c: the EMA settled at the minimum (v̂ = c)
+    # makes T constant, ηc/(2(sqrt c + ϵ)) and ηc/2 (an EMA left at 0 would not)
+    phi = sd.theory.path_exponent(sd.models.Adam(0.1, sd.noise.isotropic(4.0)), _double_well,
+                                  path)
+    assert phi == pytest.approx(2 * (2.0 + 1e-8) / 0.4, rel=3e-4)
+    phi = sd.theory.path_exponent(sd.models.Adai(0.1, sd.noise.isotropic(1.0)), _double_well,
+                                  path)
+    assert phi == pytest.approx(20.0, rel=3e-4)
     lr, batch, floor = 1e-3, 2.0, 2.0
     sgd = sd.theory.path_exponent(sd.models.SGD(lr, sd.noise.hessian(batch, floor)),
                                   _double_well, path)
