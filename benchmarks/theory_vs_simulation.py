@@ -219,16 +219,18 @@ def exact(model, geo, lname):
 
 
 PATH_MODELS = ("SGD", "Momentum", "Adai", "Adam")  # the rows that get a path exponent
+EMA_MODELS = ("Adai", "Adam")  # and, with their EMA following g² (ema="instant"), a second
 
 
-def path_exponent(model, geo):
+def path_exponent(model, geo, ema="frozen"):
     """Φ of a model along the lowest saddle's minimum-energy path
     (``sd.theory.path_exponent``): the exponent its own noise gives, where the formulas
     (F14, F16, F17, F18) freeze the Hessian noise at the minimum; for the phase-space models
     the least action of the dynamics restricted to the path. None (printed) where it is
-    refused."""
+    refused. ``ema``: Adam's/Adai's second-moment EMA frozen at the minimum (F17/F18's
+    assumption) or ``"instant"`` (following ``g²``), the two limits of its memory."""
     try:
-        return sd.theory.path_exponent(model, geo["loss"], geo["path"])
+        return sd.theory.path_exponent(model, geo["loss"], geo["path"], ema=ema)
     except ValueError as err:
         print(f"  path_exponent refused for {type(model).__name__}: {err}", flush=True)
         return None
@@ -376,17 +378,22 @@ def main(argv=None):
             out = json.load(f)
         for lname, (loss, start, n_modes) in landscapes().items():
             rows = [r for r in out["landscapes"].get(lname, {}).get("rows", [])
-                    if r["model"] in PATH_MODELS and "path_exponent" not in r]
+                    if r["model"] in PATH_MODELS and "path_exponent" not in r
+                    or r["model"] in EMA_MODELS and "path_exponent_instant" not in r]
             if not rows:
                 continue
             geo = geometry(loss, start, n_modes)
             geo["loss"] = loss
             for row in rows:
                 t0 = time.perf_counter()
-                row["path_exponent"] = path_exponent(
-                    dict(models(geo, row["beta"]))[row["model"]], geo)
+                model = dict(models(geo, row["beta"]))[row["model"]]
+                if "path_exponent" not in row:
+                    row["path_exponent"] = path_exponent(model, geo)
+                if row["model"] in EMA_MODELS and "path_exponent_instant" not in row:
+                    row["path_exponent_instant"] = path_exponent(model, geo, "instant")
                 print(f"{lname} {row['model']} ΔL/T {row['beta']:g}: path exponent "
-                      f"{row['path_exponent']} ({time.perf_counter() - t0:.1f} s)", flush=True)
+                      f"{row['path_exponent']}, EMA instant {row.get('path_exponent_instant')}"
+                      f" ({time.perf_counter() - t0:.1f} s)", flush=True)
         return save(out, args.out)
     if args.merge_from:
         with open(args.out + ".json") as f:
@@ -435,6 +442,8 @@ def main(argv=None):
                     row["exact"] = ex
                 if mname in PATH_MODELS:
                     row["path_exponent"] = path_exponent(model, geo)
+                if mname in EMA_MODELS:
+                    row["path_exponent_instant"] = path_exponent(model, geo, "instant")
                 rows.append(row)
                 d = sim.get("direct")
                 dtxt = "" if d is None else (f"; direct {d['mean']:.4g} [{d['ci'][0]:.4g}, "
@@ -544,7 +553,8 @@ def unconverged(ams):
 
 def exponents(out):
     """Each model's escape exponent per unit of its formula's (F14, F16, F18, F17, whose
-    exponent is ΔL/T by construction): the path exponent's Φ/(ΔL/T) against the slope of
+    exponent is ΔL/T by construction): the path exponent's Φ/(ΔL/T) (Adam, Adai: with the
+    EMA frozen at the minimum, and in brackets following g²) against the slope of
     ln(simulated time ÷ the formula's prefactor) over ΔL/T (least squares over the rows,
     with the range of the slopes between neighbouring rows). Rows marked ‡ (not converged)
     are left out of the slope."""
@@ -558,6 +568,11 @@ def exponents(out):
             if len(rs) < 2 and not phi:
                 continue
             c = f"{np.mean(phi):.3f}" if phi else "—"
+            inst = [r["path_exponent_instant"] / r["beta"] for r in entry["rows"]
+                    if r["model"] == model and r.get("path_exponent_instant") is not None]
+            if inst:  # not ∝ ΔL/T: (∇L)² in v̂ does not scale with B; the rows' range
+                lo, hi = min(inst), max(inst)
+                c += f" ({lo:.3f})" if hi - lo < 0.01 * lo else f" ({lo:.2f}–{hi:.2f})"
             if len(rs) >= 2:
                 b = np.array([r["beta"] for r in rs])
                 # the exponent's slope: 1 + d ln(simulated/predicted)/d(ΔL/T), which takes
@@ -573,8 +588,8 @@ def exponents(out):
                 s, span = "—", "—"
             lines.append(f"| {lname} | {model} | {c} | {s} | {span} |")
     if lines:
-        print("\n| landscape | model | Φ ÷ (ΔL/T), path exponent | d ln(τ_sim/prefactor) / "
-              "d(ΔL/T) (pairs) | ΔL/T |\n| --- | --- | ---: | ---: | --- |")
+        print("\n| landscape | model | Φ ÷ (ΔL/T), path exponent (EMA instant) | "
+              "d ln(τ_sim/prefactor) / d(ΔL/T) (pairs) | ΔL/T |\n| --- | --- | ---: | ---: | --- |")
         print("\n".join(lines))
 
 

@@ -363,6 +363,16 @@ def test_path_exponent_of_phase_space_models_between_its_two_limits():
     phi = sd.theory.path_exponent(sd.models.Adai(0.1, sd.noise.isotropic(1.0)), _double_well,
                                   path)
     assert phi == pytest.approx(20.0, rel=3e-4)
+    # ema="instant": v̂ = U'² + c along the way; heavy friction (η = 1e-3: m/Γ = 0.01) gives
+    # the overdamped ∫ 2(sqrt(U'² + c) + ϵ)|U'|/(ηc) dx (1180.8, frozen: 1000); measured 7e-5
+    from scipy import integrate
+
+    u1 = lambda x: 4 * x * (x * x - 1)  # noqa: E731
+    want = integrate.quad(lambda x: 2 * (np.sqrt(u1(x) ** 2 + 4.0) + 1e-8) * abs(u1(x))
+                          / (1e-3 * 4.0), -1.0, 0.0, epsabs=1e-12)[0]
+    phi = sd.theory.path_exponent(sd.models.Adam(1e-3, sd.noise.isotropic(4.0)), _double_well,
+                                  path, ema="instant")
+    assert phi == pytest.approx(want, rel=1e-3)
     lr, batch, floor = 1e-3, 2.0, 2.0
     sgd = sd.theory.path_exponent(sd.models.SGD(lr, sd.noise.hessian(batch, floor)),
                                   _double_well, path)
@@ -396,6 +406,8 @@ def test_path_exponent_errors_and_a_vanishing_noise():
                                 np.linspace(-np.arcsin(0.3), 4.0, 50)[:, None])
     with pytest.raises(ValueError, match="shape"):
         sd.theory.path_exponent(sd.models.Langevin(0.1), _double_well, np.zeros(3))
+    with pytest.raises(ValueError, match="ema"):
+        sd.theory.path_exponent(sd.models.Langevin(0.1), _double_well, path, ema="slow")
     with pytest.raises(ValueError, match="not finite"):  # never a silent NaN exponent
         sd.theory.path_exponent(sd.models.Langevin(0.1), lambda th: jnp.log(th[0] + 0.5),
                                 path)

@@ -342,7 +342,7 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
                       temp, reason, dynamics, log_mean, exact)
 
 
-def path_exponent(model, loss, path, *, points: int = 4001) -> float:
+def path_exponent(model, loss, path, *, points: int = 4001, ema: str = "frozen") -> float:
     """The escape exponent a model's own noise gives along a path (``τ ≍ e^Φ``), from the
     path's first point (the minimum) to its highest point (the saddle).
 
@@ -373,8 +373,10 @@ def path_exponent(model, loss, path, *, points: int = 4001) -> float:
     overdamped value ``∫ 2Γ(∂L/∂s)/σ² ds`` (heavy friction) and the energy-diffusion value
     ``∫ dE / T_E``, ``T_E`` the noise ``σ²/2Γ`` averaged over the orbit of energy ``E``
     with the weight ``|ṡ|`` (light friction), and the minimization finds which. Adam's and
-    Adai's second-moment EMA is frozen at its value at the minimum (``v̂ = diag(C)``, as
-    F17/F18 assume; it remembers ``η/(1−β₂)`` of SDE time, far longer than the climb). The
+    Adai's second-moment EMA (``ema``): ``"frozen"`` at its value at the minimum (``v̂ =
+    diag(C)``, as F17/F18 assume: the limit of a memory ``η/(1−β₂)`` long against the
+    climb) or ``"instant"``, ``v̂ = (∇L)² + diag(C)`` at each point (the limit of a short
+    one); a real EMA lies between, and so, measured, does the escape exponent. The
     orbits swing to the far side of the minimum: the loss there is read along the straight
     line back from the minimum along the path's first direction (``ValueError`` if it never
     rises to the saddle's height). The path of least action is found by Levenberg–Marquardt
@@ -390,6 +392,8 @@ def path_exponent(model, loss, path, *, points: int = 4001) -> float:
         ``string_path``) or its images ``(n, d)``, from the minimum over the saddle.
       points: points of the quadrature (tabulation) along the polyline through the images
         (the loss, drift and noise are evaluated there, not interpolated).
+      ema: ``"frozen"`` or ``"instant"``: the second-moment EMA of a model that has one
+        (its state's ``v2``), frozen at the minimum or following ``g²`` along the path.
 
     Returns:
       ``Φ`` (float; ``inf`` where the noise along the path vanishes uphill).
@@ -407,6 +411,8 @@ def path_exponent(model, loss, path, *, points: int = 4001) -> float:
                          f"shape {images.shape}")
     if int(points) < 3:
         raise ValueError(f"points must be >= 3, got {points}")
+    if ema not in ("frozen", "instant"):
+        raise ValueError(f"ema must be 'frozen' or 'instant', got {ema!r}")
     seg = np.diff(images, axis=0)
     length = np.linalg.norm(seg, axis=1)
     keep = length > 0
@@ -428,7 +434,7 @@ def path_exponent(model, loss, path, *, points: int = 4001) -> float:
         if model.velocity(model.init(_point(images[0]))) is None:
             raise TypeError(f"path_exponent needs an overdamped or a phase-space model, got "
                             f"{type(model).__name__}")
-        return _phase_exponent(model, loss, x, tau, s, energy, top)
+        return _phase_exponent(model, loss, x, tau, s, energy, top, ema)
     drift, diffusion = model.vector_field(loss)  # dθ = f dt + G dW, as diffrax runs it
 
     def along(y, t):  # (f·τ, τᵀ G Gᵀ τ)
@@ -463,9 +469,10 @@ PHASE_DT = 0.02  # the action's step, × the fastest linearized rate along the p
 PHASE_MAX_STEPS = 400_000
 
 
-def _phase_coefficients(model, loss, x_min):
+def _phase_coefficients(model, loss, x_min, ema="frozen"):
     """``f(x, τ) -> (∂L/∂s, m, Γ, σ²)`` along ``τ`` for a phase-space model (its ``terms``
-    at ``x`` at rest; Adam's/Adai's EMA settled at the minimum and frozen)."""
+    at ``x`` at rest; Adam's/Adai's EMA settled at the minimum and frozen, or settled at
+    each ``x``: ``ema="instant"``)."""
     from .. import model as _model
     from .. import models as M
 
@@ -482,8 +489,9 @@ def _phase_coefficients(model, loss, x_min):
 
     def at(y, t):
         st = model.init(y)
-        if settled is not None:
-            st = st._replace(v2=settled)
+        if settled is not None:  # t = 0, h = ∞ at y: v2 = g²(y)
+            st = st._replace(v2=settled if ema == "frozen"
+                             else model.terms(st, 0.0, jnp.inf, loss).aux.v2)
         # t = ∞: no bias correction; h = 0: the EMA does not move
         terms = model.terms(st, jnp.inf, 0.0, loss)
         if not isinstance(terms, _model.Inertial):
@@ -505,11 +513,11 @@ def _phase_coefficients(model, loss, x_min):
     return at
 
 
-def _phase_exponent(model, loss, x, tau, s, energy, top):
+def _phase_exponent(model, loss, x, tau, s, energy, top, ema):
     """The least action of the path-restricted phase-space dynamics (``path_exponent``)."""
     from scipy import integrate, interpolate, linalg
 
-    at = jax.jit(jax.vmap(_phase_coefficients(model, loss, x[0])))
+    at = jax.jit(jax.vmap(_phase_coefficients(model, loss, x[0], ema)))
     top_e = energy[top]
     # the far side of the minimum: back along the path's first direction until the loss
     # reaches the saddle's height (the orbits of energy up to it swing there), a bit beyond
