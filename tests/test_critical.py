@@ -339,6 +339,27 @@ def _energy_diffusion_exponent(lr, batch, floor):
     return integrate.quad(per_energy, 1e-12, 1 - 1e-12, limit=200)[0]
 
 
+def _ring(th):  # minima (±1, 0), saddles (0, ±1) at ΔL = 1, the unit circle between
+    r = jnp.sqrt(th[0] ** 2 + th[1] ** 2)
+    return 10 * (r - 1) ** 2 + (th[1] / r) ** 2
+
+
+def _ring_path():
+    phi = np.linspace(0.0, np.pi, 41)
+    return np.stack([np.cos(phi), np.sin(phi)], axis=1)
+
+
+class _Anisotropic(sd.models.Momentum):
+    """A phase-space model with mass (1, 4), friction force 1 and noise-force variance
+    0.2 = 2ΓT per coordinate: one temperature T = 0.1."""
+
+    def terms(self, state, t, h, loss):
+        th = state.theta
+        one = jnp.ones(2, th.dtype)
+        return sd.model.Inertial(-jax.grad(loss)(th), jnp.array([1.0, 4.0], th.dtype), one,
+                                 None, jnp.sqrt(jnp.asarray(0.2, th.dtype)) * one)
+
+
 def test_path_exponent_of_phase_space_models_between_its_two_limits():
     """The phase-space exponent is the least action of the path-restricted (position,
     velocity) dynamics. Three checks that can fail, each against a value computed another
@@ -373,12 +394,18 @@ def test_path_exponent_of_phase_space_models_between_its_two_limits():
     phi = sd.theory.path_exponent(sd.models.Adam(1e-3, sd.noise.isotropic(4.0)), _double_well,
                                   path, ema="instant")
     assert phi == pytest.approx(want, rel=1e-3)
-    lr, batch, floor = 1e-3, 2.0, 2.0
-    sgd = sd.theory.path_exponent(sd.models.SGD(lr, sd.noise.hessian(batch, floor)),
-                                  _double_well, path)
-    heavy = sd.theory.path_exponent(sd.models.Momentum(lr, 0.5, sd.noise.hessian(batch, floor)),
-                                    _double_well, path)
-    assert heavy == pytest.approx(sgd, rel=1e-3)
+    # a curved path (the unit circle, the minimum-energy path of the ring below) with an
+    # anisotropic mass (1, 4) at one temperature T = 0.1: ΔL/T = 10 needs the restricted
+    # equation's (τᵀMτ')ṡ² (without it: 12.76)
+    assert sd.theory.path_exponent(_Anisotropic(0.1, 0.9, sd.noise.isotropic(1.0)), _ring,
+                                   _ring_path()) == pytest.approx(10.0, rel=3e-4)
+    batch, floor = 2.0, 2.0
+    for lr in (1e-3, 1e-6):  # 1e-6: m·k/Γ² = 1.6e-5 (steps held to sqrt(m/k)/2)
+        sgd = sd.theory.path_exponent(sd.models.SGD(lr, sd.noise.hessian(batch, floor)),
+                                      _double_well, path)
+        heavy = sd.theory.path_exponent(
+            sd.models.Momentum(lr, 0.5, sd.noise.hessian(batch, floor)), _double_well, path)
+        assert heavy == pytest.approx(sgd, rel=1e-3)
     lr = 0.1
     limit = _energy_diffusion_exponent(lr, batch, floor)  # 5.465 (F16's ΔL/T: 5.0)
     errors = []
@@ -399,6 +426,19 @@ def test_path_exponent_errors_and_a_vanishing_noise():
     with pytest.raises(TypeError, match="Gaussian"):
         sd.theory.path_exponent(sd.models.Momentum(0.1, 0.9, sd.noise.hessian(1.0),
                                                    alpha=1.8), _double_well, path)
+    with pytest.raises(ValueError, match="vanishes"):  # no noise: no finite action
+        sd.theory.path_exponent(sd.models.Underdamped(1.0, 1.0, 0.0), _double_well, path)
+    # Hessian noise without a floor vanishes at the inflection point, but an inertial path
+    # coasts through it: the exponent is finite, the floor → 0 limit (measured: 3.256478
+    # with floors 0 and 1e-4 on 4 001 points, 3.256477 on 16 001)
+    no_floor = sd.theory.path_exponent(sd.models.Momentum(0.1, 0.9, sd.noise.hessian(1.0)),
+                                       _double_well, path)
+    assert no_floor == pytest.approx(sd.theory.path_exponent(
+        sd.models.Momentum(0.1, 0.9, sd.noise.hessian(1.0, 1e-4)), _double_well, path),
+        rel=1e-5)
+    with pytest.raises(ValueError, match="not a minimum"):
+        sd.theory.path_exponent(sd.models.Momentum(0.1, 0.9, sd.noise.hessian(1.0, 2.0)),
+                                _double_well, np.linspace(-0.8, 0.5, 20)[:, None])
     with pytest.raises(ValueError, match="closed well"):  # over the higher of two maxima:
         # behind the minimum the loss tops out below it and falls away
         sd.theory.path_exponent(sd.models.Underdamped(1.0, 1.0, 0.1),

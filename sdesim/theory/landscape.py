@@ -361,28 +361,34 @@ def path_exponent(model, loss, path, *, points: int = 4001, ema: str = "frozen")
     ``RuntimeWarning`` that the quadrature does not settle.
 
     **Phase-space models** (``Momentum``, ``Adai``, ``Adam``, ``Underdamped``, or any model
-    whose ``terms`` are ``Inertial``, with Gaussian noise): the motion is restricted to the
-    path, ``m(s) s̈ = −∂L/∂s − Γ(s) ṡ + σ(s) ξ`` with ``m = τᵀMτ``, ``Γ = τᵀΓτ`` (the mass
-    and friction force of the model's ``terms``) and ``σ² = τᵀΣτ`` (the noise force's
-    variance rate), and ``Φ`` is the Freidlin–Wentzell quasi-potential of that
-    two-dimensional (position, velocity) system at the saddle: the least action ``½∫(m s̈
-    + Γṡ + ∂L/∂s)²/σ² dt`` of a path from rest at the minimum to rest at the saddle. Where
-    the fluctuation–dissipation relation holds (``σ² = 2ΓT``, constant ``T``) it is
-    ``ΔL/T`` whatever the mass (the phase-space formulas F16/F18/F17 assume it, ``T``
-    frozen at the minimum); where ``σ²`` varies along the path it lies between the
-    overdamped value ``∫ 2Γ(∂L/∂s)/σ² ds`` (heavy friction) and the energy-diffusion value
-    ``∫ dE / T_E``, ``T_E`` the noise ``σ²/2Γ`` averaged over the orbit of energy ``E``
-    with the weight ``|ṡ|`` (light friction), and the minimization finds which. Adam's and
-    Adai's second-moment EMA (``ema``): ``"frozen"`` at its value at the minimum (``v̂ =
-    diag(C)``, as F17/F18 assume: the limit of a memory ``η/(1−β₂)`` long against the
-    climb) or ``"instant"``, ``v̂ = (∇L)² + diag(C)`` at each point (the limit of a short
-    one); a real EMA lies between, and so, measured, does the escape exponent. The
-    orbits swing to the far side of the minimum: the loss there is read along the straight
-    line back from the minimum along the path's first direction (``ValueError`` if it never
-    rises to the saddle's height). The path of least action is found by Levenberg–Marquardt
-    on the discretized action (steps of 1/50 of the fastest linearized rate, from the
-    time-reversed relaxation out of the saddle, the exact optimum when ``T`` is constant);
-    its discretization error is ~1e-4 relative.
+    whose ``terms`` are ``Inertial``, with Gaussian noise): the motion is restricted to a
+    smooth curve through the images, ``m s̈ + (τᵀMτ')ṡ² = −∂L/∂s − Γṡ + σξ`` with ``m =
+    τᵀMτ``, ``Γ = τᵀΓτ`` (the mass and friction force of the model's ``terms``), ``σ² =
+    τᵀΣτ`` (the noise force's variance rate) and ``τ'`` the curve's turning (the constraint
+    force does no work; ``τᵀMτ' = 0`` for a scalar mass), and ``Φ`` is the
+    Freidlin–Wentzell quasi-potential of that two-dimensional (position, velocity) system
+    at the saddle: the least action ``½∫(m s̈ + (τᵀMτ')ṡ² + Γṡ + ∂L/∂s)²/σ² dt`` of a path
+    from rest at the minimum to rest at the saddle. Where the fluctuation–dissipation
+    relation holds (``σ² = 2ΓT``, constant ``T``, ``M`` constant in θ) it is ``ΔL/T``
+    whatever the mass (the phase-space formulas F16/F18/F17 assume it, ``T`` frozen at the
+    minimum). Where ``σ²`` varies, its limits are the overdamped value ``∫ 2Γ(∂L/∂s)/σ²
+    ds`` (heavy friction; used directly where ``m|k|/Γ² < 1e-4`` and the action would need
+    more than ``PHASE_MAX_STEPS`` steps) and the energy-diffusion value ``∫ dE / T_E``,
+    ``T_E = ∮σ²|ṡ| / (2∮Γ|ṡ|)`` over the orbit of energy ``E`` (light friction); the
+    minimization finds where between. Adam's and Adai's second-moment EMA (``ema``):
+    ``"frozen"`` at its value at the minimum (``v̂ = diag(C)``, as F17/F18 assume: the limit
+    of a memory ``η/(1−β₂)`` long against the climb) or ``"instant"``, ``v̂ = (∇L)² +
+    diag(C)`` at each point (the limit of a short one). The orbits swing to the far side of
+    the minimum: the loss there is read along the straight line back from the minimum
+    along the path's first direction (``ValueError`` if it never rises to the saddle's
+    height, or if the path's first point is not a minimum). Noise that vanishes exactly at
+    a tabulated point is refused (``ValueError``); noise that only nears 0 (Hessian noise
+    without a floor) is fine: an inertial path coasts through it. The path of least action
+    is found by Levenberg–Marquardt on the discretized action (steps of 1/50 of the
+    fastest rate the path moves at and at most ``sqrt(m/|k|)/2``, from the time-reversed
+    relaxation out of the saddle, the exact optimum when ``T`` is constant); its
+    discretization error is ~1e-4 relative; a ``RuntimeWarning`` if it does not converge
+    (the action returned is then an upper bound).
 
     Args:
       model: a model with Gaussian noise (raises ``TypeError`` for Lévy dynamics, which
@@ -434,7 +440,7 @@ def path_exponent(model, loss, path, *, points: int = 4001, ema: str = "frozen")
         if model.velocity(model.init(_point(images[0]))) is None:
             raise TypeError(f"path_exponent needs an overdamped or a phase-space model, got "
                             f"{type(model).__name__}")
-        return _phase_exponent(model, loss, x, tau, s, energy, top, ema)
+        return _phase_exponent(model, loss, images, points, ema)
     drift, diffusion = model.vector_field(loss)  # dθ = f dt + G dW, as diffrax runs it
 
     def along(y, t):  # (f·τ, τᵀ G Gᵀ τ)
@@ -467,19 +473,21 @@ def path_exponent(model, loss, path, *, points: int = 4001, ema: str = "frozen")
 
 PHASE_DT = 0.02  # the action's step, × the fastest linearized rate along the path
 PHASE_MAX_STEPS = 400_000
+PHASE_ITERATIONS = 400  # Levenberg–Marquardt steps
 
 
 def _phase_coefficients(model, loss, x_min, ema="frozen"):
-    """``f(x, τ) -> (∂L/∂s, m, Γ, σ²)`` along ``τ`` for a phase-space model (its ``terms``
-    at ``x`` at rest; Adam's/Adai's EMA settled at the minimum and frozen, or settled at
-    each ``x``: ``ema="instant"``)."""
+    """``f(x, τ, τ') -> (∂L/∂s, m, Γ, σ², τᵀMτ')`` along ``τ`` for a phase-space model
+    (its ``terms`` at ``x`` at rest; Adam's/Adai's EMA settled at the minimum and frozen,
+    or settled at each ``x``: ``ema="instant"``)."""
     from .. import model as _model
     from .. import models as M
 
     if isinstance(model, M.Underdamped):
-        def at(y, t):
+        def at(y, t, turn):
             mass, fric, sig = model._coeffs(y.dtype)
-            return jax.grad(loss)(y) @ t, mass, fric * mass, (mass * sig) ** 2
+            return (jax.grad(loss)(y) @ t, mass, fric * mass, (mass * sig) ** 2,
+                    mass * (t @ turn))
         return at
     x0 = _point(x_min)
     st0 = model.init(x0)
@@ -487,7 +495,7 @@ def _phase_coefficients(model, loss, x_min, ema="frozen"):
     if hasattr(st0, "v2"):  # t = 0, h = ∞: the EMA's value at the minimum (v2 = g²)
         settled = model.terms(st0, 0.0, jnp.inf, loss).aux.v2
 
-    def at(y, t):
+    def at(y, t, turn):
         st = model.init(y)
         if settled is not None:  # t = 0, h = ∞ at y: v2 = g²(y)
             st = st._replace(v2=settled if ema == "frozen"
@@ -508,15 +516,37 @@ def _phase_coefficients(model, loss, x_min, ema="frozen"):
             var = jnp.sum((f.T @ t) ** 2)
         if terms.scale is not None:
             var = var * terms.scale ** 2
-        return -terms.force @ t, jnp.sum(mass * t * t), jnp.sum(fric * t * t), var
+        return (-terms.force @ t, jnp.sum(mass * t * t), jnp.sum(fric * t * t), var,
+                jnp.sum(mass * t * turn))
 
     return at
 
 
-def _phase_exponent(model, loss, x, tau, s, energy, top, ema):
+def _phase_exponent(model, loss, images, points, ema):
     """The least action of the path-restricted phase-space dynamics (``path_exponent``)."""
     from scipy import integrate, interpolate, linalg
 
+    # a smooth curve through the images, by arc length: the tangent τ and its turning τ'
+    # (a curved path with an anisotropic mass M adds (τᵀMτ')ṡ² to the restricted equation)
+    chord = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(images, axis=0),
+                                                            axis=1))])
+    curve = interpolate.CubicSpline(chord, images, bc_type="natural")
+    fine = np.linspace(0.0, chord[-1], 8 * int(points))
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(curve(fine), axis=0),
+                                                          axis=1))])
+    s = np.linspace(0.0, arc[-1], int(points))
+    p = np.interp(s, arc, fine)
+    x = curve(p)
+    tau = curve(p, 1)
+    tau /= np.linalg.norm(tau, axis=1, keepdims=True)
+    turn = np.gradient(tau, s, axis=0)
+    energy = np.asarray(jax.vmap(loss)(_point(x)), np.float64)
+    if not np.all(np.isfinite(energy)):
+        raise ValueError("the loss, drift or noise is not finite along the path")
+    top = int(np.argmax(energy))
+    if top == 0:
+        raise ValueError("the path does not go uphill from its first point: pass it from "
+                         "the minimum over the saddle")
     at = jax.jit(jax.vmap(_phase_coefficients(model, loss, x[0], ema)))
     top_e = energy[top]
     # the far side of the minimum: back along the path's first direction until the loss
@@ -543,37 +573,54 @@ def _phase_exponent(model, loss, x, tau, s, energy, top, ema):
     grid = np.concatenate([-u[::-1], s[fwd]])
     xs = np.concatenate([xb[::-1], x[fwd]])
     ts = np.concatenate([np.broadcast_to(tau[0], xb.shape), tau[fwd]])
-    coef = [np.asarray(a, np.float64) for a in at(_point(xs), _point(ts))]
+    turns = np.concatenate([np.zeros_like(xb), turn[fwd]])
+    coef = [np.asarray(a, np.float64) for a in at(_point(xs), _point(ts), _point(turns))]
     if not all(np.all(np.isfinite(c)) for c in coef):
         raise ValueError("the loss, drift or noise is not finite along the path")
-    dl, mass, fric, var = coef
+    dl, mass, fric, var, _ = coef
     if np.any(mass <= 0) or np.any(fric <= 0):
         raise ValueError("path_exponent: the mass and friction along the path must be > 0")
     if np.any(var <= 0):
-        return float("inf")  # no noise along the path: the action has no finite minimum
+        raise ValueError("path_exponent: the noise along the path vanishes at a point of "
+                         "the tabulation: the action has no finite weight there (noise that "
+                         "only nears 0, e.g. Hessian noise without a floor, is fine: the "
+                         "path coasts through it)")
+    i0 = len(u)  # the path's first point
+    if abs(dl[i0]) > 1e-2 * np.max(np.abs(dl[i0:])):
+        raise ValueError(f"path_exponent: the path's first point is not a minimum (∂L/∂s = "
+                         f"{dl[i0]:.3g} there, up to {np.max(np.abs(dl[i0:])):.3g} along the "
+                         "path): a phase-space escape starts at rest in the minimum")
     spl = [interpolate.PchipInterpolator(grid, c, extrapolate=True) for c in coef]
     dspl = [c.derivative() for c in spl]
     s_top = s[top]
     # the step: PHASE_DT / the fastest rate the path moves at, from m μ² + Γ μ + k = 0
     # along it: |μ| where the roots are complex (oscillation), else the slow root (the
     # fast one, Γ/m, is a decay the smooth path does not excite; heavy friction would
-    # otherwise ask for steps of m/Γ along a climb that takes Γ/k)
+    # otherwise ask for steps of m/Γ along a climb that takes Γ/k) — and at most
+    # sqrt(m/|k|)/2, so that m/dt² dominates |k| and an odd-even zig-zag of the discrete
+    # path (which the central velocity does not see) always costs action
     k = np.abs(dspl[0](grid))
     disc = fric ** 2 - 4 * mass * k
     rate = float(np.max(np.where(disc < 0, np.sqrt(k / mass),
                                  2 * k / (fric + np.sqrt(np.maximum(disc, 0.0))))))
-    dt = PHASE_DT / rate
+    dt = min(PHASE_DT / rate, 0.5 * float(np.sqrt(np.min(mass / np.maximum(k, 1e-300)))))
+    heavy = float(np.max(mass * k / fric ** 2))  # inertia against friction
 
-    # the relaxation out of the saddle (deterministic, m s̈ = −∂L/∂s − Γ ṡ) to rest at the
-    # minimum; reversed in time, it is the least-action path when σ² = 2ΓT
+    # the relaxation out of the saddle (deterministic, m s̈ + qṡ² = −∂L/∂s − Γ ṡ) to rest at
+    # the minimum; reversed in time, it is the least-action path when σ² = 2ΓT
     # (the potential from ∫ ∂L/∂s, smooth where a float32 loss is not: its rounding near
     # the minimum, ~1e-7 |L|, can exceed the rest the relaxation is stopped at)
     loss_s = spl[0].antiderivative()
     e_min = float(np.min(loss_s(grid)))
     barrier = float(loss_s(s_top)) - e_min
 
+    def overdamped():  # m k/Γ² → 0: Γṡ = −∂L/∂s + noise, Φ = ∫ 2Γ ∂L/∂s / σ² ds
+        g = 2 * fric * dl / var
+        return float(np.trapezoid(g[i0:i0 + top + 1], grid[i0:i0 + top + 1]))
+
     def rhs(_, y):
-        return [y[1], (-spl[0](y[0]) - spl[2](y[0]) * y[1]) / spl[1](y[0])]
+        z = y[0]
+        return [y[1], (-spl[0](z) - spl[2](z) * y[1] - spl[4](z) * y[1] ** 2) / spl[1](z)]
 
     def settled(_, y):
         return 0.5 * spl[1](y[0]) * y[1] ** 2 + loss_s(y[0]) - e_min - 1e-9 * barrier
@@ -582,16 +629,15 @@ def _phase_exponent(model, loss, x, tau, s, energy, top, ema):
     sol = integrate.solve_ivp(rhs, (0.0, PHASE_MAX_STEPS * dt), [s_top - delta, 0.0],
                               events=settled, dense_output=True, method="LSODA",
                               rtol=1e-8, atol=1e-10 * s_top, max_step=50 * dt)
-    if sol.status != 1:
-        raise ValueError(f"path_exponent: the relaxation from the saddle did not come to rest "
-                         f"within {PHASE_MAX_STEPS} steps of the action: the friction is too "
-                         f"light or the dynamics too stiff for this path")
-    t_relax = float(sol.t_events[0][0])
-    n = int(np.ceil(1.5 * t_relax / dt)) + 4
+    n = (int(np.ceil(1.5 * float(sol.t_events[0][0]) / dt)) + 4 if sol.status == 1
+         else PHASE_MAX_STEPS + 1)
     if n > PHASE_MAX_STEPS:
-        raise ValueError(f"path_exponent: the least-action path needs {n} steps (> "
-                         f"{PHASE_MAX_STEPS}): the friction is too light or the dynamics "
+        if heavy < 1e-4:  # the overdamped limit, to O(m k/Γ²)
+            return overdamped()
+        raise ValueError(f"path_exponent: the least-action path needs more than "
+                         f"{PHASE_MAX_STEPS} steps: the friction is too light or the dynamics "
                          f"too stiff for this path")
+    t_relax = float(sol.t_events[0][0])
     t = np.arange(n + 1) * dt
     guess = np.zeros(n + 1)
     back_t = t[-1] - t  # reversed time
@@ -601,18 +647,19 @@ def _phase_exponent(model, loss, x, tau, s, energy, top, ema):
     guess[:2] = 0.0
 
     def residual(y, jac=False):
-        a_, b_ = y[2:] - 2 * y[1:-1] + y[:-2], y[2:] - y[:-2]
+        a_, b_ = y[2:] - 2 * y[1:-1] + y[:-2], (y[2:] - y[:-2]) / (2 * dt)
         z = y[1:-1]
-        f_, m_, g_, v_ = (c(z) for c in spl)
-        r = m_ * a_ / dt**2 + g_ * b_ / (2 * dt) + f_
+        f_, m_, g_, v_, q_ = (c(z) for c in spl)
+        r = m_ * a_ / dt**2 + q_ * b_**2 + g_ * b_ + f_
         w = np.sqrt(dt / v_)
         if not jac:
             return w * r
-        df, dm, dg, dv = (c(z) for c in dspl)
-        diag = w * (-2 * m_ / dt**2 + dm * a_ / dt**2 + dg * b_ / (2 * dt) + df) \
+        df, dm, dg, dv, dq = (c(z) for c in dspl)
+        diag = w * (-2 * m_ / dt**2 + dm * a_ / dt**2 + dq * b_**2 + dg * b_ + df) \
             - 0.5 * w * r * dv / v_
-        lower = w * (m_ / dt**2 - g_ / (2 * dt))  # ∂ρ_k/∂y_{k−1}
-        upper = w * (m_ / dt**2 + g_ / (2 * dt))  # ∂ρ_k/∂y_{k+1}
+        side = (2 * q_ * b_ + g_) / (2 * dt)
+        lower = w * (m_ / dt**2 - side)  # ∂ρ_k/∂y_{k−1}
+        upper = w * (m_ / dt**2 + side)  # ∂ρ_k/∂y_{k+1}
         return w * r, (lower, diag, upper)
 
     def normal(rho, jac):
@@ -632,8 +679,8 @@ def _phase_exponent(model, loss, x, tau, s, energy, top, ema):
     y = guess
     rho, jac = residual(y, jac=True)
     action = 0.5 * float(rho @ rho)
-    lam = 1e-6
-    for _ in range(400):
+    lam, converged = 1e-6, False
+    for _ in range(PHASE_ITERATIONS):
         grad, band = normal(rho, jac)
         damped = band.copy()
         damped[2] *= 1 + lam
@@ -641,20 +688,29 @@ def _phase_exponent(model, loss, x, tau, s, energy, top, ema):
             step = linalg.solveh_banded(damped, -grad)
         except linalg.LinAlgError:
             lam *= 10
+            if lam > 1e12:
+                break
             continue
         trial = y.copy()
         trial[2:n - 1] += step
         r_trial = residual(trial)
         a_trial = 0.5 * float(r_trial @ r_trial)
         if np.isfinite(a_trial) and a_trial <= action:
-            done = action - a_trial <= 1e-11 * action
+            # converged: a (nearly) undamped Gauss–Newton step that no longer lowers it
+            converged = action - a_trial <= 1e-9 * action and lam <= 1e-3
             y, action = trial, a_trial
             rho, jac = residual(y, jac=True)
             lam = max(lam / 10, 1e-12)
-            if done:
+            if converged:
                 break
         else:
             lam *= 10
             if lam > 1e12:
                 break
+    if not converged:
+        import warnings
+
+        warnings.warn(f"path_exponent: the least-action path did not converge in "
+                      f"{PHASE_ITERATIONS} Levenberg–Marquardt steps (action {action:.6g}, "
+                      "an upper bound on Φ)", RuntimeWarning, stacklevel=3)
     return float(action)
