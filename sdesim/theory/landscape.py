@@ -342,6 +342,19 @@ def predict(model, loss, theta0, *, saddles=None, n_modes: int = 2, dt: float = 
                       temp, reason, dynamics, log_mean, exact)
 
 
+def _uphill(loss, x):
+    """The loss at the path's points and the index of the highest (refusing a path that
+    does not climb from its first point, or a non-finite loss)."""
+    energy = np.asarray(jax.vmap(loss)(_point(x)), np.float64)
+    if not np.all(np.isfinite(energy)):
+        raise ValueError("the loss, drift or noise is not finite along the path")
+    top = int(np.argmax(energy))
+    if top == 0:
+        raise ValueError("the path does not go uphill from its first point: pass it from "
+                         "the minimum over the saddle")
+    return energy, top
+
+
 def path_exponent(model, loss, path, *, points: int = 4001, ema: str = "frozen") -> float:
     """The escape exponent a model's own noise gives along a path (``τ ≍ e^Φ``), from the
     path's first point (the minimum) to its highest point (the saddle).
@@ -429,13 +442,7 @@ def path_exponent(model, loss, path, *, points: int = 4001, ema: str = "frozen")
     i = np.clip(np.searchsorted(arc, s, side="right") - 1, 0, len(seg) - 1)
     x = images[i] + ((s - arc[i]) / length[i])[:, None] * seg[i]
     tau = seg[i] / length[i][:, None]
-    energy = np.asarray(jax.vmap(loss)(_point(x)), np.float64)
-    if not np.all(np.isfinite(energy)):
-        raise ValueError("the loss, drift or noise is not finite along the path")
-    top = int(np.argmax(energy))
-    if top == 0:
-        raise ValueError("the path does not go uphill from its first point: pass it from "
-                         "the minimum over the saddle")
+    energy, top = _uphill(loss, x)
     if not isinstance(model, _model.Overdamped):
         if model.velocity(model.init(_point(images[0]))) is None:
             raise TypeError(f"path_exponent needs an overdamped or a phase-space model, got "
@@ -540,13 +547,7 @@ def _phase_exponent(model, loss, images, points, ema):
     tau = curve(p, 1)
     tau /= np.linalg.norm(tau, axis=1, keepdims=True)
     turn = np.gradient(tau, s, axis=0)
-    energy = np.asarray(jax.vmap(loss)(_point(x)), np.float64)
-    if not np.all(np.isfinite(energy)):
-        raise ValueError("the loss, drift or noise is not finite along the path")
-    top = int(np.argmax(energy))
-    if top == 0:
-        raise ValueError("the path does not go uphill from its first point: pass it from "
-                         "the minimum over the saddle")
+    energy, top = _uphill(loss, x)
     at = jax.jit(jax.vmap(_phase_coefficients(model, loss, x[0], ema)))
     top_e = energy[top]
     # the far side of the minimum: back along the path's first direction until the loss
