@@ -437,17 +437,17 @@ def path_exponent(model, loss, path, *, points: int = 4001, ema: str = "frozen")
     keep = length > 0
     images = np.concatenate([images[:1], images[1:][keep]])
     seg, length = seg[keep], length[keep]
+    if not isinstance(model, _model.Overdamped):  # its own smooth curve through the images
+        if model.velocity(model.init(_point(images[0]))) is None:
+            raise TypeError(f"path_exponent needs an overdamped or a phase-space model, got "
+                            f"{type(model).__name__}")
+        return _phase_exponent(model, loss, images, points, ema)
     arc = np.concatenate([[0.0], np.cumsum(length)])
     s = np.linspace(0.0, arc[-1], int(points))
     i = np.clip(np.searchsorted(arc, s, side="right") - 1, 0, len(seg) - 1)
     x = images[i] + ((s - arc[i]) / length[i])[:, None] * seg[i]
     tau = seg[i] / length[i][:, None]
     energy, top = _uphill(loss, x)
-    if not isinstance(model, _model.Overdamped):
-        if model.velocity(model.init(_point(images[0]))) is None:
-            raise TypeError(f"path_exponent needs an overdamped or a phase-space model, got "
-                            f"{type(model).__name__}")
-        return _phase_exponent(model, loss, images, points, ema)
     drift, diffusion = model.vector_field(loss)  # dθ = f dt + G dW, as diffrax runs it
 
     def along(y, t):  # (f·τ, τᵀ G Gᵀ τ)
