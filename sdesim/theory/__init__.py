@@ -43,6 +43,8 @@ Layout (one module per formula family; everything is re-exported here)
   Hessians and the model's formula for any loss; ``path_exponent`` — the exponent the
   model's own (state-dependent) noise gives along a minimum-energy path (overdamped: a
   quadrature; phase-space: the least action of the path-restricted dynamics).
+* ``action``: ``least_action`` — the least action of a phase-space model's escape in all
+  coordinates (the Freidlin–Wentzell quasi-potential at the saddle), with its path.
 * ``optimizers``: ``sgd_escape_time`` / ``sgd_escape_exponent`` (F14),
   ``optimizer_dynamics``, ``escape_exponent``, ``momentum_escape_time`` (F15-F18).
 * ``predict``: ``reference(model, loss, theta0, exit)``, the closed-form mean escape
@@ -51,6 +53,7 @@ Layout (one module per formula family; everything is re-exported here)
   ``_vectorize`` (callables -> float64 numpy functions).
 """
 
+from .action import LeastAction, least_action
 from .grid import GridMFPT, mfpt_grid
 from .kramers import eyring_kramers_time, kramers_from_potential, kramers_kappa, kramers_time
 from .landscape import Prediction, path_exponent
@@ -118,6 +121,8 @@ __all__ = [
     "Prediction",
     "predict",
     "path_exponent",
+    "least_action",
+    "LeastAction",
     "Reference",
     "reference",
 ]

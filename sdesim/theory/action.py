@@ -1,0 +1,384 @@
+"""The least action of a phase-space model's escape in all coordinates.
+
+``least_action(model, loss, path)`` is the Freidlin–Wentzell quasi-potential at the saddle
+of an inertial model ``dθ = v dt``, ``M dv = (F(θ) − Γv) dt + Σ(θ)^{1/2} dW``: the least
+``½∫ rᵀ Σ⁻¹ r dt``, ``r = Mθ̈ + Γθ̇ − F``, over paths from rest at the minimum to rest at the
+saddle. ``τ ≍ e^Φ`` as the noise → 0 with its shape fixed. ``path_exponent`` restricts the
+motion to the minimum-energy path; here it is free, so the noise of every direction may
+feed the escape (an inertial particle that carries energy from a stiff, noisy direction
+into the escape direction escapes faster than any path-restricted estimate says).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ACTION_DT = 0.02  # the action's step, × the fastest linearized rate along the relaxation
+ACTION_MAX_UNKNOWNS = 2_000_000  # steps × d
+ACTION_ITERATIONS = 2000  # Gauss–Newton / Levenberg–Marquardt steps
+NEWTON = True
+
+
+class LeastAction(NamedTuple):
+    """``action`` (Φ), the path of least action ``theta`` (n+1, d) at ``times``, whether
+    Levenberg–Marquardt ``converged``, its ``iterations`` and the action of the starting
+    path (the time-reversed relaxation out of the saddle)."""
+
+    action: float
+    times: np.ndarray
+    theta: np.ndarray
+    converged: bool
+    iterations: int
+    start_action: float
+
+
+def _point(x):
+    return jnp.asarray(x, jnp.result_type(float))
+
+
+def inertial_terms(model, loss, x_min, ema="frozen"):
+    """``at(θ) -> (F, M, Γ, Σ)`` of a phase-space model at rest at ``θ``: force, mass and
+    friction force per coordinate, the noise force's covariance rate ``(d, d)``. Adam's and
+    Adai's second-moment EMA: settled at the minimum and frozen (``ema="frozen"``) or
+    settled at each ``θ`` (``"instant"``, ``v̂ = g² + diag C``)."""
+    from .. import model as _model
+    from .. import models as M
+
+    if isinstance(model, M.Underdamped):
+        def at(y):
+            mass, fric, sig = model._coeffs(y.dtype)
+            one = jnp.ones_like(y)
+            return (-jax.grad(loss)(y), mass * one, fric * mass * one,
+                    (mass * sig) ** 2 * jnp.eye(y.size, dtype=y.dtype))
+        return at
+    st0 = model.init(_point(x_min))
+    settled = None
+    if hasattr(st0, "v2"):  # t = 0, h = ∞: the EMA's value at the minimum (v2 = g²)
+        settled = model.terms(st0, 0.0, jnp.inf, loss).aux.v2
+
+    def at(y):
+        st = model.init(y)
+        if settled is not None:  # t = 0, h = ∞ at y: v2 = g²(y)
+            st = st._replace(v2=settled if ema == "frozen"
+                             else model.terms(st, 0.0, jnp.inf, loss).aux.v2)
+        # t = ∞: no bias correction; h = 0: the EMA does not move
+        terms = model.terms(st, jnp.inf, 0.0, loss)
+        if not isinstance(terms, _model.Inertial):
+            raise TypeError(f"{type(model).__name__}.terms is not Inertial (a phase-space "
+                            "model's mass, friction and noise force)")
+        f = terms.factor
+        if f is None:
+            f = jnp.eye(y.size, dtype=y.dtype)
+        elif f.ndim == 1:
+            f = jnp.diag(f)
+        if terms.scale is not None:
+            f = f * terms.scale
+        return (terms.force, jnp.broadcast_to(terms.mass, y.shape),
+                jnp.broadcast_to(terms.friction, y.shape), f @ f.T)
+
+    return at
+
+
+def _endpoints(loss, path):
+    """The minimum (the path's first point) and the saddle (the Path's refined one, or its
+    highest image refined by Newton), both checked."""
+    from .. import critical
+
+    images = np.asarray(getattr(path, "images", path), np.float64)
+    if images.ndim != 2 or images.shape[0] < 2 or not np.all(np.isfinite(images)):
+        raise ValueError(f"path must be a Path or finite images of shape (n >= 2, d), got "
+                         f"shape {images.shape}")
+    x_min = np.asarray(critical.newton(loss, _point(images[0])), np.float64)
+    saddle = getattr(path, "saddle", None)
+    if saddle is None:
+        energy = np.asarray(jax.vmap(loss)(_point(images)), np.float64)
+        saddle = critical.newton(loss, _point(images[int(np.argmax(energy))]))
+    saddle = np.asarray(saddle, np.float64)
+    h_min = np.linalg.eigvalsh(np.asarray(jax.hessian(loss)(_point(x_min)), np.float64))
+    h_sad, vec = np.linalg.eigh(np.asarray(jax.hessian(loss)(_point(saddle)), np.float64))
+    scale = max(np.abs(h_min).max(), np.abs(h_sad).max())
+    if np.linalg.norm(x_min - images[0]) > 1e-2 * np.linalg.norm(saddle - images[0]) \
+            or np.any(h_min <= 1e-9 * scale):
+        raise ValueError("least_action: the path's first point is not (near) a minimum: a "
+                         "phase-space escape starts at rest in the minimum")
+    if np.sum(h_sad < -1e-9 * scale) != 1 or not np.all(np.isfinite(saddle)):
+        raise ValueError("least_action: the path's highest point does not refine to an "
+                         "index-1 saddle (pass a sdesim.critical.Path with its saddle)")
+    if np.linalg.norm(saddle - x_min) == 0:
+        raise ValueError("least_action: the saddle is the minimum")
+    return x_min, saddle, vec[:, 0]
+
+
+def _relaxation(at, loss, x_min, saddle, u):
+    """The deterministic motion from (just below) the saddle at rest to rest at the
+    minimum (diffrax, Kvaerno5), as a dense solution, and its duration."""
+    import diffrax
+
+    d = x_min.size
+    lo = float(loss(_point(x_min)))
+    barrier = float(loss(_point(saddle))) - lo
+    scale = float(np.linalg.norm(saddle - x_min))
+    # where the loss's rounding stops the energy from settling further (float32: ~1e-7|L|)
+    tol = max(1e-6 * barrier, 8 * float(jnp.finfo(jnp.result_type(float)).eps) * abs(lo))
+
+    def field(t, z, args):
+        y, v = z[:d], z[d:]
+        force, mass, fric, _ = at(y)
+        return jnp.concatenate([v, (force - fric * v) / mass])
+
+    def energy(t, z, args, **kwargs):
+        y, v = z[:d], z[d:]
+        _, mass, _, _ = at(y)
+        return 0.5 * jnp.sum(mass * v * v) + loss(y) - lo - tol
+
+    z0 = _point(np.concatenate([saddle + 1e-3 * scale * u, np.zeros(d)]))
+    rtol = max(1e-8, 30 * float(jnp.finfo(z0.dtype).eps))  # a guess: float32's is fine
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(field), diffrax.Kvaerno5(), 0.0, 1e9, None, z0,
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=rtol * scale),
+        event=diffrax.Event(energy), saveat=diffrax.SaveAt(t1=True, dense=True),
+        max_steps=1_000_000, throw=False)
+    if sol.result != diffrax.RESULTS.event_occurred:
+        raise ValueError(f"least_action: the relaxation out of the saddle did not settle in "
+                         f"the minimum ({sol.result})")
+    return sol, float(sol.ts[-1])
+
+
+def _step(at, loss, sol, t_relax, d):
+    """``dt`` = ``ACTION_DT`` / the fastest linearized rate along the relaxation (the slow
+    root where overdamped) and at most half the shortest period ``sqrt(m/|k|)``/2."""
+    ts = jnp.linspace(0.0, t_relax, 256)
+    ys = jax.vmap(sol.evaluate)(ts)[:, :d]
+
+    def rates(y):
+        _, mass, fric, _ = at(y)
+        s = 1 / jnp.sqrt(mass)
+        lam = jnp.abs(jnp.linalg.eigvalsh(s[:, None] * jax.hessian(loss)(y) * s[None, :]))
+        g = jnp.min(fric / mass)
+        disc = g * g - 4 * lam
+        r = jnp.where(disc < 0, jnp.sqrt(lam),
+                      2 * lam / (g + jnp.sqrt(jnp.maximum(disc, 0.0))))
+        return jnp.max(r), jnp.sqrt(jnp.max(lam))
+
+    rate, omega = (float(jnp.max(a)) for a in jax.vmap(rates)(ys))
+    return min(ACTION_DT / rate, 0.5 / omega)
+
+
+def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
+                 iterations: int = ACTION_ITERATIONS) -> LeastAction:
+    """The least action of a phase-space model's escape over a saddle, in all coordinates
+    (the Freidlin–Wentzell quasi-potential of its (position, velocity) dynamics there).
+
+    For ``dθ = v dt``, ``M dv = (F − Γv) dt + Σ^{1/2} dW`` (the model's ``terms``: force,
+    mass and friction force per coordinate, the noise force's covariance ``Σ(θ)``), ``Φ =
+    min ½∫ rᵀΣ⁻¹r dt`` with ``r = Mθ̈ + Γθ̇ − F`` over paths from rest at the minimum to rest
+    at the saddle, and ``τ ≍ e^Φ`` as the noise → 0 with its shape fixed. Where the
+    fluctuation–dissipation relation holds (``Σ = 2ΓT``, constant ``T`` and ``M``) the
+    time-reversed relaxation out of the saddle is optimal and ``Φ = ΔL/T``. Where it does
+    not (Hessian-shaped noise: ``Σ ∝ |H(θ)|``), the optimal path may leave the
+    minimum-energy path: with light friction it can take energy from a stiff, noisy
+    direction into the escape direction, and ``Φ`` can lie far below ``path_exponent``'s
+    path-restricted value (Müller–Brown, Momentum: docs/theory.md).
+
+    The path is discretized in time (``n`` steps of ``dt`` = ``ACTION_DT`` / the fastest
+    linearized rate along the relaxation, at most half the shortest oscillation period
+    over 2π; total time ``span`` × the relaxation's) and the action minimized over the
+    interior points by Levenberg–Marquardt (block-banded normal equations) from the
+    time-reversed relaxation; differences in float64, the model's terms in the run's
+    dtype. The time is fixed: a longer ``span`` can only lower ``Φ`` (check it). Where the
+    action is not settled after ``iterations`` steps (50 steps lowering it by less than
+    1e-6 relative is settled), ``converged`` is False and a ``RuntimeWarning`` says so: Φ
+    is then an upper bound. Cost: one Levenberg–Marquardt step evaluates the terms and
+    their Jacobians at ``n`` points (Müller–Brown, Momentum: n ≈ 62 000, ~1 s a step on
+    one core).
+
+    Args:
+      model: a phase-space model with Gaussian noise (``Momentum``, ``Adai``, ``Adam``,
+        ``Underdamped``, or any whose ``terms`` are ``Inertial``).
+      loss: the loss.
+      path: a ``sdesim.critical.Path`` from the minimum over the saddle (its refined saddle
+        is the end point), or images ``(n, d)`` whose highest point refines (Newton) to an
+        index-1 saddle; the first point must be the minimum.
+      ema: ``"frozen"`` or ``"instant"``: Adam's/Adai's second-moment EMA frozen at the
+        minimum or following ``g²`` (as ``path_exponent``).
+      span: the path's duration in units of the relaxation's.
+      iterations: the most Levenberg–Marquardt steps.
+
+    Returns:
+      ``LeastAction(action, times, theta, converged, iterations, start_action)``.
+    """
+    import warnings
+
+    from scipy import linalg
+
+    from .. import model as _model
+
+    if model.noise_kind != "gaussian":
+        raise TypeError(f"least_action needs an SDE with Gaussian noise, got "
+                        f"{type(model).__name__} ({model.noise_kind} noise)")
+    if ema not in ("frozen", "instant"):
+        raise ValueError(f"ema must be 'frozen' or 'instant', got {ema!r}")
+    if not (np.isfinite(span) and span >= 1.0):
+        raise ValueError(f"span must be >= 1 (the relaxation's duration), got {span}")
+    iterations = int(iterations)
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    x_min, saddle, u = _endpoints(loss, path)
+    if isinstance(model, _model.Overdamped) or model.velocity(model.init(_point(x_min))) is None:
+        raise TypeError(f"least_action needs a phase-space model (Inertial terms), got "
+                        f"{type(model).__name__}; for an overdamped one path_exponent gives "
+                        "the exponent along the path")
+    d = x_min.size
+    at = inertial_terms(model, loss, x_min, ema)
+    force, mass, fric, cov = (np.asarray(a, np.float64) for a in at(_point(saddle)))
+    if np.any(mass <= 0) or np.any(fric <= 0):
+        raise ValueError("least_action: the mass and friction must be > 0")
+    if np.any(np.linalg.eigvalsh(cov) <= 0):
+        raise ValueError("least_action: the noise force's covariance is singular at the "
+                         "saddle: the action has no finite weight there")
+    if u @ (x_min - saddle) < 0:
+        u = -u
+    sol, t_relax = _relaxation(at, loss, x_min, saddle, u)
+    dt = _step(at, loss, sol, t_relax, d)
+    n = int(np.ceil(span * t_relax / dt)) + 4
+    if (n - 3) * d > ACTION_MAX_UNKNOWNS:
+        raise ValueError(f"least_action: the path needs {n} steps of {d} coordinates (more "
+                         f"than {ACTION_MAX_UNKNOWNS} unknowns): the dynamics are too stiff "
+                         "against their slowest rate")
+    times = np.arange(n + 1) * dt
+    back = times[-1] - times  # reversed time
+    guess = np.empty((n + 1, d))
+    live = back <= t_relax
+    guess[live] = np.asarray(jax.vmap(sol.evaluate)(_point(back[live])), np.float64)[:, :d]
+    guess[~live] = x_min
+    guess[:2], guess[-2:] = x_min, saddle
+
+    dtype = jnp.result_type(float)
+    root = float(np.sqrt(dt))
+
+    def local(y, a, b):  # a, b: the second and central differences, formed in float64
+        force, mass, fric, cov = at(y)
+        r = mass * a + fric * b - force
+        c = jnp.linalg.cholesky(cov)
+        return jax.scipy.linalg.solve_triangular(c, r, lower=True) * root
+
+    res = jax.jit(jax.vmap(local))
+    jacs = jax.jit(jax.vmap(jax.jacfwd(local, argnums=(0, 1, 2))))
+
+    def cost(y, a, b):
+        r = local(y, a, b)
+        return 0.5 * jnp.sum(r * r)
+
+    hess = jax.jit(jax.vmap(jax.hessian(cost, argnums=(0, 1, 2))))
+    # (θ_k, a_k, b_k) from (θ_{k−1}, θ_k, θ_{k+1})
+    lin = np.kron(np.array([[0.0, 1.0, 0.0], [1 / dt**2, -2 / dt**2, 1 / dt**2],
+                            [-0.5 / dt, 0.0, 0.5 / dt]]), np.eye(d))
+
+    def exact_blocks(y):
+        """The action's Hessian, per row k, on (θ_{k−1}, θ_k, θ_{k+1}) (n−1, 3d, 3d)."""
+        a = (y[2:] - 2 * y[1:-1] + y[:-2]) / dt ** 2
+        b = (y[2:] - y[:-2]) / (2 * dt)
+        h = hess(*(jnp.asarray(z, dtype) for z in (y[1:-1], a, b)))
+        full = np.block([[np.asarray(h[i][j], np.float64) for j in range(3)]
+                         for i in range(3)])
+        return lin.T @ full @ lin
+
+    def residual(y, jac=False):
+        a = (y[2:] - 2 * y[1:-1] + y[:-2]) / dt ** 2
+        b = (y[2:] - y[:-2]) / (2 * dt)
+        args = tuple(jnp.asarray(z, dtype) for z in (y[1:-1], a, b))
+        rho = np.asarray(res(*args), np.float64)  # rows k = 1 … n−1
+        if not jac:
+            return rho
+        jy, ja, jb = (np.asarray(z, np.float64) for z in jacs(*args))
+        # ∂ρ_k/∂θ_{k−1}, ∂ρ_k/∂θ_k, ∂ρ_k/∂θ_{k+1}
+        return rho, (ja / dt ** 2 - jb / (2 * dt), jy - 2 * ja / dt ** 2,
+                     ja / dt ** 2 + jb / (2 * dt))
+
+    nb = n - 3  # the free points θ_2 … θ_{n−2}
+    width = 3 * d - 1  # JᵀJ's upper bandwidth, the points' coordinates interleaved
+    ii, jj = np.meshgrid(np.arange(d), np.arange(d), indexing="ij")
+    c = np.arange(2, n - 1)
+
+    def to_band(blocks):
+        band = np.zeros((width + 1, nb * d))
+        for off, blk in enumerate(blocks):
+            cb = np.arange(nb - off)[:, None, None]
+            row, col = cb * d + ii, (cb + off) * d + jj
+            keep = col >= row
+            band[width + row[keep] - col[keep], col[keep]] = blk[:nb - off][keep]
+        return band
+
+    def exact_band(y):
+        hk = np.pad(exact_blocks(y), ((1, 1), (0, 0), (0, 0)))  # rows 0 … n
+        blk = lambda k, i, j: hk[k][:, i * d:(i + 1) * d, j * d:(j + 1) * d]
+        # point c is slot c − k + 1 of row k
+        return to_band((blk(c + 1, 0, 0) + blk(c, 1, 1) + blk(c - 1, 2, 2),
+                        blk(c + 1, 0, 1) + blk(c, 1, 2),
+                        blk(c + 1, 0, 2)))
+
+    def normal(rho, jac):
+        """Jᵀρ and JᵀJ in banded upper form: the free point c meets rows c−1, c, c+1."""
+        lo, di, up = (np.pad(b, ((1, 1), (0, 0), (0, 0))) for b in jac)  # rows 0 … n
+        r = np.pad(rho, ((1, 1), (0, 0)))
+        tr = lambda m: np.swapaxes(m, 1, 2)
+        grad = (np.einsum("kij,ki->kj", lo[c + 1], r[c + 1])
+                + np.einsum("kij,ki->kj", di[c], r[c])
+                + np.einsum("kij,ki->kj", up[c - 1], r[c - 1])).reshape(-1)
+        blocks = (tr(lo[c + 1]) @ lo[c + 1] + tr(di[c]) @ di[c] + tr(up[c - 1]) @ up[c - 1],
+                  tr(lo[c + 1]) @ di[c + 1] + tr(di[c]) @ up[c],  # (c, c+1)
+                  tr(lo[c + 1]) @ up[c + 1])  # (c, c+2)
+        return grad, to_band(blocks)
+
+    y = guess
+    rho, jac = residual(y, jac=True)
+    action = start = 0.5 * float(np.sum(rho ** 2))
+    if not np.isfinite(action):
+        raise ValueError("least_action: the loss, force or noise is not finite along the "
+                         "relaxation")
+    lam, converged, history = 1e-6, False, []
+    for _ in range(iterations):
+        # settled: 50 steps lowered it by less than 1e-6 (Gauss–Newton's slow tail)
+        history.append(action)
+        if len(history) > 50 and history[-51] - action <= 1e-6 * action:
+            converged = True
+            break
+        grad, band = normal(rho, jac)
+        newton = NEWTON and len(history) > 20 and history[-21] - action <= 1e-3 * action
+        if newton:
+            damped = exact_band(y)
+            damped[width] += lam * band[width]
+        else:
+            damped = band.copy()
+            damped[width] *= 1 + lam
+        try:
+            step = linalg.solveh_banded(damped, -grad)
+        except linalg.LinAlgError:
+            lam *= 10
+            if lam > 1e12:
+                break
+            continue
+        trial = y.copy()
+        trial[2:n - 1] += step.reshape(nb, d)
+        r_trial = residual(trial)
+        a_trial = 0.5 * float(np.sum(r_trial ** 2))
+        if np.isfinite(a_trial) and a_trial <= action:
+            converged = action - a_trial <= 1e-9 * action and lam <= 1e-3
+            y, action = trial, a_trial
+            rho, jac = residual(y, jac=True)
+            lam = max(lam / 10, 1e-12)
+            if converged:
+                break
+        else:
+            lam *= 10
+            if lam > 1e12:
+                break
+    if not converged:
+        warnings.warn(f"least_action: not settled after {len(history)} Levenberg–Marquardt steps "
+                      f"(action {action:.6g}, an upper bound on Φ); raise iterations",
+                      RuntimeWarning, stacklevel=2)
+    return LeastAction(float(action), times, y, bool(converged), len(history), float(start))
