@@ -236,6 +236,55 @@ def path_exponent(model, geo, ema="frozen"):
         return None
 
 
+ACTION_MODELS = ("Momentum", "Adai")  # Φ ∝ B: Σ ∝ 1/B, force, mass, friction do not move
+
+
+def add_least_action(args):
+    """``--least-action``: ``sd.theory.least_action`` along the lowest saddle, once per
+    landscape and model (at its lowest ΔL/T, scaled to the others: its noise's covariance
+    ∝ 1/B and nothing else moves with B, so Φ ∝ B ∝ ΔL/T), into the rows; the JSON is
+    re-read before it is written (runs on other landscapes may share it)."""
+    import warnings
+
+    with open(args.out + ".json") as f:
+        out = json.load(f)
+    done = {}
+    for lname, (loss, start, n_modes) in landscapes().items():
+        if args.only and not any(lname.lower().startswith(o.lower()) for o in args.only):
+            continue
+        rows = out["landscapes"].get(lname, {}).get("rows", [])
+        todo = [m for m in ACTION_MODELS if (not args.models or m in args.models)
+                and any(r["model"] == m and "least_action" not in r for r in rows)]
+        if not todo:
+            continue
+        geo = geometry(loss, start, n_modes)
+        geo["loss"] = loss
+        for m in todo:
+            beta = min(r["beta"] for r in rows if r["model"] == m)
+            model = dict(models(geo, beta))[m]
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # converged is kept
+                r = sd.theory.least_action(model, loss, geo["path"],
+                                           iterations=args.iterations)
+            secs = time.perf_counter() - t0
+            done[lname, m] = (r.action / beta, r.converged, r.iterations, secs)
+            print(f"{lname} {m}: least action {r.action:.6g} at ΔL/T {beta:g} "
+                  f"({r.action / beta:.4f} per unit; converged {r.converged} after "
+                  f"{r.iterations} steps, {r.times.size - 1} time steps, {secs:.0f} s)",
+                  flush=True)
+    with open(args.out + ".json") as f:
+        out = json.load(f)
+    for (lname, m), (per, conv, its, secs) in done.items():
+        for row in out["landscapes"][lname]["rows"]:
+            if row["model"] == m:
+                row["least_action"] = per * row["beta"]
+                row["least_action_converged"] = conv
+                row["least_action_steps"] = its
+                row["least_action_seconds"] = secs
+    return save(out, args.out)
+
+
 def simulate(model, geo, args, key, direct_paths, predicted):
     loss = geo["loss"]
     dt = geo["dt"] if args.overdamped_dt else step_size(model, geo)
@@ -346,6 +395,12 @@ def main(argv=None):
     ap.add_argument("--path-exponent", action="store_true", help="add the path exponent "
                     "(sd.theory.path_exponent) to the JSON's SGD, Momentum, Adai and Adam "
                     "rows that lack it, then redraw")
+    ap.add_argument("--least-action", action="store_true", help="add the free least action "
+                    "(sd.theory.least_action, all coordinates) to the JSON's Momentum and "
+                    "Adai rows (--models, --only) that lack it: computed at each model's "
+                    "lowest ΔL/T and scaled (Φ ∝ B for them), then redraw")
+    ap.add_argument("--iterations", type=int, default=2000,
+                    help="least_action's most Levenberg–Marquardt steps (--least-action)")
     ap.add_argument("--grid", action="store_true", help="add the exact (grid) mean time to "
                     "the JSON's Langevin rows of the 2-D landscapes, then redraw")
     ap.add_argument("--dt-check", action="store_true", help="direct simulation of "
@@ -395,6 +450,8 @@ def main(argv=None):
                       f"{row['path_exponent']}, EMA instant {row.get('path_exponent_instant')}"
                       f" ({time.perf_counter() - t0:.1f} s)", flush=True)
         return save(out, args.out)
+    if args.least_action:
+        return add_least_action(args)
     if args.merge_from:
         with open(args.out + ".json") as f:
             out = json.load(f)
@@ -557,7 +614,8 @@ def exponents(out):
     EMA frozen at the minimum, and in brackets following g²) against the slope of
     ln(simulated time ÷ the formula's prefactor) over ΔL/T (least squares over the rows,
     with the range of the slopes between neighbouring rows). Rows marked ‡ (not converged)
-    are left out of the slope."""
+    are left out of the slope. Momentum and Adai: also the free least action
+    (``--least-action``, all coordinates; * where not settled: an upper bound)."""
     lines = []
     for lname, entry in out["landscapes"].items():
         for model in PATH_MODELS:
@@ -573,6 +631,11 @@ def exponents(out):
             if inst:  # not ∝ ΔL/T: (∇L)² in v̂ does not scale with B; the rows' range
                 lo, hi = min(inst), max(inst)
                 c += f" ({lo:.3f})" if hi - lo < 0.01 * lo else f" ({lo:.2f}–{hi:.2f})"
+            free = [r for r in entry["rows"] if r["model"] == model and "least_action" in r]
+            la = "—"
+            if free:  # the same per unit of ΔL/T on every row (computed once, scaled)
+                la = f"{free[0]['least_action'] / free[0]['beta']:.3f}"
+                la += "" if free[0]["least_action_converged"] else "*"
             if len(rs) >= 2:
                 b = np.array([r["beta"] for r in rs])
                 # the exponent's slope: 1 + d ln(simulated/predicted)/d(ΔL/T), which takes
@@ -586,10 +649,11 @@ def exponents(out):
                 span = f"{b.min():g}–{b.max():g}"
             else:
                 s, span = "—", "—"
-            lines.append(f"| {lname} | {model} | {c} | {s} | {span} |")
+            lines.append(f"| {lname} | {model} | {c} | {la} | {s} | {span} |")
     if lines:
-        print("\n| landscape | model | Φ ÷ (ΔL/T), path exponent (EMA instant) | "
-              "d ln(τ_sim/prefactor) / d(ΔL/T) (pairs) | ΔL/T |\n| --- | --- | ---: | ---: | --- |")
+        print("\n| landscape | model | Φ ÷ (ΔL/T), path exponent (EMA instant) | free least "
+              "action | d ln(τ_sim/prefactor) / d(ΔL/T) (pairs) | ΔL/T |\n"
+              "| --- | --- | ---: | ---: | ---: | --- |")
         print("\n".join(lines))
 
 
