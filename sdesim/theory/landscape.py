@@ -485,45 +485,14 @@ PHASE_ITERATIONS = 400  # Levenberg–Marquardt steps
 
 def _phase_coefficients(model, loss, x_min, ema="frozen"):
     """``f(x, τ, τ') -> (∂L/∂s, m, Γ, σ², τᵀMτ')`` along ``τ`` for a phase-space model
-    (its ``terms`` at ``x`` at rest; Adam's/Adai's EMA settled at the minimum and frozen,
-    or settled at each ``x``: ``ema="instant"``)."""
-    from .. import model as _model
-    from .. import models as M
+    (its terms at rest, ``action.inertial_terms``, read along the tangent)."""
+    from .action import inertial_terms
 
-    if isinstance(model, M.Underdamped):
-        def at(y, t, turn):
-            mass, fric, sig = model._coeffs(y.dtype)
-            return (jax.grad(loss)(y) @ t, mass, fric * mass, (mass * sig) ** 2,
-                    mass * (t @ turn))
-        return at
-    x0 = _point(x_min)
-    st0 = model.init(x0)
-    settled = None
-    if hasattr(st0, "v2"):  # t = 0, h = ∞: the EMA's value at the minimum (v2 = g²)
-        settled = model.terms(st0, 0.0, jnp.inf, loss).aux.v2
+    terms = inertial_terms(model, loss, x_min, ema)
 
     def at(y, t, turn):
-        st = model.init(y)
-        if settled is not None:  # t = 0, h = ∞ at y: v2 = g²(y)
-            st = st._replace(v2=settled if ema == "frozen"
-                             else model.terms(st, 0.0, jnp.inf, loss).aux.v2)
-        # t = ∞: no bias correction; h = 0: the EMA does not move
-        terms = model.terms(st, jnp.inf, 0.0, loss)
-        if not isinstance(terms, _model.Inertial):
-            raise TypeError(f"path_exponent: {type(model).__name__}.terms is not Inertial "
-                            f"(a phase-space model's mass, friction and noise force)")
-        mass = jnp.broadcast_to(terms.mass, y.shape)
-        fric = jnp.broadcast_to(terms.friction, y.shape)
-        f = terms.factor
-        if f is None:
-            var = t @ t
-        elif f.ndim == 1:
-            var = jnp.sum((f * t) ** 2)
-        else:
-            var = jnp.sum((f.T @ t) ** 2)
-        if terms.scale is not None:
-            var = var * terms.scale ** 2
-        return (-terms.force @ t, jnp.sum(mass * t * t), jnp.sum(fric * t * t), var,
+        force, mass, fric, cov = terms(y)
+        return (-force @ t, jnp.sum(mass * t * t), jnp.sum(fric * t * t), t @ cov @ t,
                 jnp.sum(mass * t * turn))
 
     return at
