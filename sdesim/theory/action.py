@@ -172,6 +172,50 @@ def _step(at, loss, sol, t_relax, d):
     return min(ACTION_DT / rate, 0.5 / omega)
 
 
+def banded_levenberg_marquardt(y, residual, system, apply, iterations):
+    """Levenberg–Marquardt on ``½|ρ(y)|²`` with banded normal equations.
+
+    ``residual(y, jac=False)`` gives ``ρ`` (or ``(ρ, J's pieces)`` with ``jac=True``);
+    ``system(y, ρ, jac, lam, history)`` the damped matrix in ``solveh_banded``'s upper form
+    and ``Jᵀρ``; ``apply(y, step)`` the trial point. Settled when a (nearly) undamped step
+    no longer lowers the action by 1e-9, or when 50 steps lowered it by less than 1e-6
+    (Gauss–Newton's slow tail where the residual is not small). Returns ``(y, action,
+    settled, steps, starting action)``."""
+    from scipy import linalg
+
+    rho, jac = residual(y, jac=True)
+    action = start = 0.5 * float(np.sum(rho ** 2))
+    lam, converged, history = 1e-6, False, []
+    for _ in range(iterations):
+        history.append(action)
+        if len(history) > 50 and history[-51] - action <= 1e-6 * action:
+            converged = True
+            break
+        damped, grad = system(y, rho, jac, lam, history)
+        try:
+            step = linalg.solveh_banded(damped, -grad)
+        except linalg.LinAlgError:
+            lam *= 10
+            if lam > 1e12:
+                break
+            continue
+        trial = apply(y, step)
+        r_trial = residual(trial)
+        a_trial = 0.5 * float(np.sum(r_trial ** 2))
+        if np.isfinite(a_trial) and a_trial <= action:
+            converged = action - a_trial <= 1e-9 * action and lam <= 1e-3
+            y, action = trial, a_trial
+            rho, jac = residual(y, jac=True)
+            lam = max(lam / 10, 1e-12)
+            if converged:
+                break
+        else:
+            lam *= 10
+            if lam > 1e12:
+                break
+    return y, action, converged, len(history), start
+
+
 def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
                  iterations: int = ACTION_ITERATIONS) -> LeastAction:
     """The least action of a phase-space model's escape over a saddle, in all coordinates
@@ -216,8 +260,6 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
       ``LeastAction(action, times, theta, converged, iterations, start_action)``.
     """
     import warnings
-
-    from scipy import linalg
 
     from .. import model as _model
 
@@ -338,51 +380,28 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
                   tr(lo[c + 1]) @ up[c + 1])  # (c, c+2)
         return grad, to_band(blocks)
 
-    y = guess
-    rho, jac = residual(y, jac=True)
-    action = start = 0.5 * float(np.sum(rho ** 2))
-    if not np.isfinite(action):
-        raise ValueError("least_action: the loss, force or noise is not finite along the "
-                         "relaxation")
-    lam, converged, history = 1e-6, False, []
-    for _ in range(iterations):
-        # settled: 50 steps lowered it by less than 1e-6 (Gauss–Newton's slow tail)
-        history.append(action)
-        if len(history) > 50 and history[-51] - action <= 1e-6 * action:
-            converged = True
-            break
+    def system(y, rho, jac, lam, history):
         grad, band = normal(rho, jac)
-        newton = NEWTON and len(history) > 20 and history[-21] - action <= 1e-3 * action
-        if newton:
+        if NEWTON and len(history) > 20 and history[-21] - history[-1] <= 1e-3 * history[-1]:
             damped = exact_band(y)
             damped[width] += lam * band[width]
         else:
-            damped = band.copy()
+            damped = band
             damped[width] *= 1 + lam
-        try:
-            step = linalg.solveh_banded(damped, -grad)
-        except linalg.LinAlgError:
-            lam *= 10
-            if lam > 1e12:
-                break
-            continue
+        return damped, grad
+
+    def apply(y, step):
         trial = y.copy()
         trial[2:n - 1] += step.reshape(nb, d)
-        r_trial = residual(trial)
-        a_trial = 0.5 * float(np.sum(r_trial ** 2))
-        if np.isfinite(a_trial) and a_trial <= action:
-            converged = action - a_trial <= 1e-9 * action and lam <= 1e-3
-            y, action = trial, a_trial
-            rho, jac = residual(y, jac=True)
-            lam = max(lam / 10, 1e-12)
-            if converged:
-                break
-        else:
-            lam *= 10
-            if lam > 1e12:
-                break
+        return trial
+
+    if not np.isfinite(0.5 * float(np.sum(residual(guess) ** 2))):
+        raise ValueError("least_action: the loss, force or noise is not finite along the "
+                         "relaxation")
+    y, action, converged, steps, start = banded_levenberg_marquardt(
+        guess, residual, system, apply, iterations)
     if not converged:
-        warnings.warn(f"least_action: not settled after {len(history)} Levenberg–Marquardt steps "
+        warnings.warn(f"least_action: not settled after {steps} Levenberg–Marquardt steps "
                       f"(action {action:.6g}, an upper bound on Φ); raise iterations",
                       RuntimeWarning, stacklevel=2)
-    return LeastAction(float(action), times, y, bool(converged), len(history), float(start))
+    return LeastAction(float(action), times, y, bool(converged), steps, float(start))

@@ -500,7 +500,9 @@ def _phase_coefficients(model, loss, x_min, ema="frozen"):
 
 def _phase_exponent(model, loss, images, points, ema):
     """The least action of the path-restricted phase-space dynamics (``path_exponent``)."""
-    from scipy import integrate, interpolate, linalg
+    from scipy import integrate, interpolate
+
+    from .action import banded_levenberg_marquardt
 
     # a smooth curve through the images, by arc length: the tangent τ and its turning τ'
     # (a curved path with an anisotropic mass M adds (τᵀMτ')ṡ² to the restricted equation)
@@ -646,43 +648,18 @@ def _phase_exponent(model, loss, images, points, ema):
         band[2], band[1, 1:], band[0, 2:] = d0, d1[:-1], d2[:-2]
         return grad, band
 
-    y = guess
-    rho, jac = residual(y, jac=True)
-    action = 0.5 * float(rho @ rho)
-    lam, converged, history = 1e-6, False, []
-    for _ in range(PHASE_ITERATIONS):
-        # converged, too, when 50 steps lowered it by less than 1e-6 (Gauss–Newton's slow
-        # tail where the residual is not small; below the discretization's ~1e-4)
-        history.append(action)
-        if len(history) > 50 and history[-51] - action <= 1e-6 * action:
-            converged = True
-            break
+    def system(y, rho, jac, lam, history):
         grad, band = normal(rho, jac)
-        damped = band.copy()
-        damped[2] *= 1 + lam
-        try:
-            step = linalg.solveh_banded(damped, -grad)
-        except linalg.LinAlgError:
-            lam *= 10
-            if lam > 1e12:
-                break
-            continue
+        band[2] *= 1 + lam
+        return band, grad
+
+    def apply(y, step):
         trial = y.copy()
         trial[2:n - 1] += step
-        r_trial = residual(trial)
-        a_trial = 0.5 * float(r_trial @ r_trial)
-        if np.isfinite(a_trial) and a_trial <= action:
-            # converged: a (nearly) undamped Gauss–Newton step that no longer lowers it
-            converged = action - a_trial <= 1e-9 * action and lam <= 1e-3
-            y, action = trial, a_trial
-            rho, jac = residual(y, jac=True)
-            lam = max(lam / 10, 1e-12)
-            if converged:
-                break
-        else:
-            lam *= 10
-            if lam > 1e12:
-                break
+        return trial
+
+    _, action, converged, _, _ = banded_levenberg_marquardt(guess, residual, system, apply,
+                                                            PHASE_ITERATIONS)
     if not converged:
         import warnings
 
