@@ -243,12 +243,12 @@ def add_least_action(args):
     """``--least-action``: ``sd.theory.least_action`` along the lowest saddle, once per
     landscape and model (at its lowest ΔL/T, scaled to the others: its noise's covariance
     ∝ 1/B and nothing else moves with B, so Φ ∝ B ∝ ΔL/T), into the rows; the JSON is
-    re-read before it is written (runs on other landscapes may share it)."""
+    re-read before each result is written into it (the runs are long, and runs on other
+    landscapes may share it)."""
     import warnings
 
     with open(args.out + ".json") as f:
         out = json.load(f)
-    done = {}
     for lname, (loss, start, n_modes) in landscapes().items():
         if args.only and not any(lname.lower().startswith(o.lower()) for o in args.only):
             continue
@@ -268,21 +268,19 @@ def add_least_action(args):
                 r = sd.theory.least_action(model, loss, geo["path"],
                                            iterations=args.iterations)
             secs = time.perf_counter() - t0
-            done[lname, m] = (r.action / beta, r.converged, r.iterations, secs)
             print(f"{lname} {m}: least action {r.action:.6g} at ΔL/T {beta:g} "
                   f"({r.action / beta:.4f} per unit; converged {r.converged} after "
                   f"{r.iterations} steps, {r.times.size - 1} time steps, {secs:.0f} s)",
                   flush=True)
-    with open(args.out + ".json") as f:
-        out = json.load(f)
-    for (lname, m), (per, conv, its, secs) in done.items():
-        for row in out["landscapes"][lname]["rows"]:
-            if row["model"] == m:
-                row["least_action"] = per * row["beta"]
-                row["least_action_converged"] = conv
-                row["least_action_steps"] = its
-                row["least_action_seconds"] = secs
-    return save(out, args.out)
+            with open(args.out + ".json") as f:  # each result as it comes (runs are long)
+                out = json.load(f)
+            for row in out["landscapes"][lname]["rows"]:
+                if row["model"] == m:
+                    row["least_action"] = r.action / beta * row["beta"]
+                    row["least_action_converged"] = r.converged
+                    row["least_action_steps"] = r.iterations
+                    row["least_action_seconds"] = secs
+            save(out, args.out)
 
 
 def simulate(model, geo, args, key, direct_paths, predicted):
