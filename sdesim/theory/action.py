@@ -25,6 +25,7 @@ ACTION_ITERATIONS = 2000  # Gauss–Newton / Levenberg–Marquardt steps
 # it settles in 88 steps where Gauss–Newton alone takes 470 (from the start Newton stalls
 # at a stationary path, 56.3 against 21.1)
 NEWTON = True
+BATCH = 512  # points per block of the terms' evaluation
 
 
 class LeastAction(NamedTuple):
@@ -313,14 +314,18 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
         c = jnp.linalg.cholesky(cov)
         return jax.scipy.linalg.solve_triangular(c, r, lower=True) * root
 
-    res = jax.jit(jax.vmap(local))
-    jacs = jax.jit(jax.vmap(jax.jacfwd(local, argnums=(0, 1, 2))))
+    def batched(f):  # in blocks of BATCH points (one vmap over all of them has hung
+        # XLA's multi-threaded CPU runtime: every thread waiting, 2 cores, jax 0.10.2)
+        return jax.jit(lambda *a: jax.lax.map(lambda t: f(*t), a, batch_size=BATCH))
+
+    res = batched(local)
+    jacs = batched(jax.jacfwd(local, argnums=(0, 1, 2)))
 
     def cost(y, a, b):
         r = local(y, a, b)
         return 0.5 * jnp.sum(r * r)
 
-    hess = jax.jit(jax.vmap(jax.hessian(cost, argnums=(0, 1, 2))))
+    hess = batched(jax.hessian(cost, argnums=(0, 1, 2)))
     # (θ_k, a_k, b_k) from (θ_{k−1}, θ_k, θ_{k+1})
     lin = np.kron(np.array([[0.0, 1.0, 0.0], [1 / dt**2, -2 / dt**2, 1 / dt**2],
                             [-0.5 / dt, 0.0, 0.5 / dt]]), np.eye(d))
