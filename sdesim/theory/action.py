@@ -20,11 +20,6 @@ import numpy as np
 ACTION_DT = 0.02  # the action's step, × the fastest linearized rate along the relaxation
 ACTION_MAX_UNKNOWNS = 2_000_000  # steps × d
 ACTION_ITERATIONS = 2000  # Gauss–Newton / Levenberg–Marquardt steps
-# once Gauss–Newton lowers the action by < 1e-3 in 20 steps, steps with the exact Hessian
-# (Levenberg-damped by the Gauss–Newton diagonal): on the bent double well of the tests
-# it settles in 88 steps where Gauss–Newton alone takes 470 (from the start Newton stalls
-# at a stationary path, 56.3 against 21.1)
-NEWTON = True
 BATCH = 512  # points per block of the terms' evaluation
 
 
@@ -103,19 +98,17 @@ def _endpoints(loss, path):
         energy = np.asarray(jax.vmap(loss)(_point(images)), np.float64)
         saddle = critical.newton(loss, _point(images[int(np.argmax(energy))]))
     saddle = np.asarray(saddle, np.float64)
-    h_min = np.linalg.eigvalsh(np.asarray(jax.hessian(loss)(_point(x_min)), np.float64))
-    h_sad, vec = np.linalg.eigh(np.asarray(jax.hessian(loss)(_point(saddle)), np.float64))
-    scale = max(np.abs(h_min).max(), np.abs(h_sad).max())
-    if np.linalg.norm(x_min - images[0]) > 1e-2 * np.linalg.norm(saddle - images[0]) \
-            or np.any(h_min <= 1e-9 * scale):
-        raise ValueError("least_action: the path's first point is not (near) a minimum: a "
-                         "phase-space escape starts at rest in the minimum")
-    if np.sum(h_sad < -1e-9 * scale) != 1 or not np.all(np.isfinite(saddle)):
+    if not np.all(np.isfinite(saddle)) or critical.morse_index(loss, saddle) != 1:
         raise ValueError("least_action: the path's highest point does not refine to an "
                          "index-1 saddle (pass a sdesim.critical.Path with its saddle)")
+    lowest = critical.lowest_modes(loss, x_min)[0][0]
+    if np.linalg.norm(x_min - images[0]) > 1e-2 * np.linalg.norm(saddle - images[0]) \
+            or lowest <= 0 or critical.morse_index(loss, x_min) != 0:
+        raise ValueError("least_action: the path's first point is not (near) a minimum: a "
+                         "phase-space escape starts at rest in the minimum")
     if np.linalg.norm(saddle - x_min) == 0:
         raise ValueError("least_action: the saddle is the minimum")
-    return x_min, saddle, vec[:, 0]
+    return x_min, saddle, critical.lowest_modes(loss, saddle)[1][0]
 
 
 def _relaxation(at, loss, x_min, saddle, u):
@@ -234,17 +227,18 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
     path-restricted value (Müller–Brown, Momentum: docs/theory.md).
 
     The path is discretized in time (``n`` steps of ``dt`` = ``ACTION_DT`` / the fastest
-    linearized rate along the relaxation, at most half the shortest oscillation period
-    over 2π; total time ``span`` × the relaxation's) and the action minimized over the
-    interior points by Levenberg–Marquardt (block-banded normal equations) from the
-    time-reversed relaxation; differences in float64, the model's terms in the run's
-    dtype. The time is fixed: a longer ``span`` can only lower ``Φ`` (check it). Where the
-    action is not settled after ``iterations`` steps (50 steps lowering it by less than
-    1e-6 relative is settled), ``converged`` is False and a ``RuntimeWarning`` says so: Φ
-    is then an upper bound. Cost: one Levenberg–Marquardt step evaluates the terms and
-    their Jacobians at ``n`` points (Müller–Brown, Momentum: n = 59 035, ~0.4 s a step on
-    one core of a 2-core machine; the 2-D test landscapes settle in 15–35 s). float32
-    rounding in the terms stops the descent earlier than float64 (docs/theory.md).
+    linearized rate along the relaxation, at most half the shortest oscillation period over
+    2π; total time ``span`` × the relaxation's) and the action minimized over the interior
+    points by Levenberg–Marquardt (block-banded normal equations; exact-Hessian steps once
+    Gauss–Newton slows) from the time-reversed relaxation; differences in float64, the
+    model's terms in the run's dtype. The time is fixed: a longer ``span`` can only lower
+    ``Φ`` (check it). Where the action is not settled after ``iterations`` steps (50 steps
+    lowering it by less than 1e-6 relative is settled), ``converged`` is False and a
+    ``RuntimeWarning`` says so: Φ is then an upper bound. Cost: one Levenberg–Marquardt step
+    evaluates the terms and their Jacobians at ``n`` points (Müller–Brown, Momentum: n = 5.9e4,
+    ~0.4 s a step on one core of a 2-core machine; the 2-D test landscapes settle in
+    15–35 s). float32 rounding in the terms stops the descent earlier than float64
+    (docs/theory.md).
 
     Args:
       model: a phase-space model with Gaussian noise (``Momentum``, ``Adai``, ``Adam``,
@@ -330,19 +324,20 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
     lin = np.kron(np.array([[0.0, 1.0, 0.0], [1 / dt**2, -2 / dt**2, 1 / dt**2],
                             [-0.5 / dt, 0.0, 0.5 / dt]]), np.eye(d))
 
-    def exact_blocks(y):
-        """The action's Hessian, per row k, on (θ_{k−1}, θ_k, θ_{k+1}) (n−1, 3d, 3d)."""
+    def points(y):  # (θ_k, second difference, central difference), k = 1 … n−1
         a = (y[2:] - 2 * y[1:-1] + y[:-2]) / dt ** 2
         b = (y[2:] - y[:-2]) / (2 * dt)
-        h = hess(*(jnp.asarray(z, dtype) for z in (y[1:-1], a, b)))
+        return tuple(jnp.asarray(z, dtype) for z in (y[1:-1], a, b))
+
+    def exact_blocks(y):
+        """The action's Hessian, per row k, on (θ_{k−1}, θ_k, θ_{k+1}) (n−1, 3d, 3d)."""
+        h = hess(*points(y))
         full = np.block([[np.asarray(h[i][j], np.float64) for j in range(3)]
                          for i in range(3)])
         return lin.T @ full @ lin
 
     def residual(y, jac=False):
-        a = (y[2:] - 2 * y[1:-1] + y[:-2]) / dt ** 2
-        b = (y[2:] - y[:-2]) / (2 * dt)
-        args = tuple(jnp.asarray(z, dtype) for z in (y[1:-1], a, b))
+        args = points(y)
         rho = np.asarray(res(*args), np.float64)  # rows k = 1 … n−1
         if not jac:
             return rho
@@ -388,7 +383,11 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
 
     def system(y, rho, jac, lam, history):
         grad, band = normal(rho, jac)
-        if NEWTON and len(history) > 20 and history[-21] - history[-1] <= 1e-3 * history[-1]:
+        # once Gauss–Newton lowers the action by < 1e-3 in 20 steps, steps with the exact
+        # Hessian (Levenberg-damped by the Gauss–Newton diagonal): on the bent double well
+        # of the tests it settles in 88 steps where Gauss–Newton alone takes 470 (from the
+        # start Newton stalls at a stationary path, 56.3 against 21.1)
+        if len(history) > 20 and history[-21] - history[-1] <= 1e-3 * history[-1]:
             damped = exact_band(y)
             damped[width] += lam * band[width]
         else:
