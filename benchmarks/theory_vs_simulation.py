@@ -236,7 +236,7 @@ def path_exponent(model, geo, ema="frozen"):
         return None
 
 
-ACTION_MODELS = ("Momentum", "Adai")  # Φ ∝ B: Σ ∝ 1/B, force, mass, friction do not move
+ACTION_MODELS = ("SGD", "Momentum", "Adai")  # Φ ∝ B: Σ ∝ 1/B, drift, mass, friction fixed
 
 
 def add_least_action(args):
@@ -394,7 +394,7 @@ def main(argv=None):
                     "(sd.theory.path_exponent) to the JSON's SGD, Momentum, Adai and Adam "
                     "rows that lack it, then redraw")
     ap.add_argument("--least-action", action="store_true", help="add the free least action "
-                    "(sd.theory.least_action, all coordinates) to the JSON's Momentum and "
+                    "(sd.theory.least_action, all coordinates) to the JSON's SGD, Momentum and "
                     "Adai rows (--models, --only) that lack it: computed at each model's "
                     "lowest ΔL/T and scaled (Φ ∝ B for them), then redraw")
     ap.add_argument("--iterations", type=int, default=2000,
@@ -612,7 +612,7 @@ def exponents(out):
     EMA frozen at the minimum, and in brackets following g²) against the slope of
     ln(simulated time ÷ the formula's prefactor) over ΔL/T (least squares over the rows,
     with the range of the slopes between neighbouring rows). Rows marked ‡ (not converged)
-    are left out of the slope. Momentum and Adai: also the free least action
+    are left out of the slope. SGD, Momentum and Adai: also the free least action
     (``--least-action``, all coordinates; * where not settled: an upper bound)."""
     lines = []
     for lname, entry in out["landscapes"].items():

@@ -43,8 +43,9 @@ Layout (one module per formula family; everything is re-exported here)
   Hessians and the model's formula for any loss; ``path_exponent`` — the exponent the
   model's own (state-dependent) noise gives along a minimum-energy path (overdamped: a
   quadrature; phase-space: the least action of the path-restricted dynamics).
-* ``action``: ``least_action`` — the least action of a phase-space model's escape in all
-  coordinates (the Freidlin–Wentzell quasi-potential at the saddle), with its path.
+* ``action``: ``least_action`` — the least action of a model's escape in all coordinates
+  (the Freidlin–Wentzell quasi-potential at the saddle; phase-space and overdamped
+  models), with its path.
 * ``optimizers``: ``sgd_escape_time`` / ``sgd_escape_exponent`` (F14),
   ``optimizer_dynamics``, ``escape_exponent``, ``momentum_escape_time`` (F15-F18).
 * ``predict``: ``reference(model, loss, theta0, exit)``, the closed-form mean escape

@@ -1,12 +1,14 @@
-"""The least action of a phase-space model's escape in all coordinates.
+"""The least action of an escape in all coordinates.
 
-``least_action(model, loss, path)`` is the Freidlin–Wentzell quasi-potential at the saddle
-of an inertial model ``dθ = v dt``, ``M dv = (F(θ) − Γv) dt + Σ(θ)^{1/2} dW``: the least
-``½∫ rᵀ Σ⁻¹ r dt``, ``r = Mθ̈ + Γθ̇ − F``, over paths from rest at the minimum to rest at the
-saddle. ``τ ≍ e^Φ`` as the noise → 0 with its shape fixed. ``path_exponent`` restricts the
-motion to the minimum-energy path; here it is free, so the noise of every direction may
-feed the escape (an inertial particle that carries energy from a stiff, noisy direction
-into the escape direction escapes faster than any path-restricted estimate says).
+``least_action(model, loss, path)`` is the Freidlin–Wentzell quasi-potential at the saddle:
+the least ``½∫ rᵀ Σ⁻¹ r dt`` over paths from the minimum to the saddle, ``Σ`` the noise's
+covariance rate and ``r`` the part of the motion the noise must supply. For an inertial
+model ``dθ = v dt``, ``M dv = (F(θ) − Γv) dt + Σ(θ)^{1/2} dW``, ``r = Mθ̈ + Γθ̇ − F`` and the
+path runs from rest to rest; for an overdamped one ``dθ = f(θ) dt + G(θ) dW``, ``r = θ̇ − f``
+and ``Σ = GGᵀ``. ``τ ≍ e^Φ`` as the noise → 0 with its shape fixed. ``path_exponent``
+restricts the motion to the minimum-energy path; here it is free, so the noise of every
+direction may feed the escape (an inertial particle that carries energy from a stiff, noisy
+direction into the escape direction escapes faster than any path-restricted estimate says).
 """
 
 from __future__ import annotations
@@ -83,6 +85,22 @@ def inertial_terms(model, loss, x_min, ema="frozen"):
     return at
 
 
+def overdamped_terms(model, loss):
+    """``at(θ) -> (f, 0, Q, Σ)`` of an overdamped model ``Q dθ = f dt + G dW`` (``Q`` its
+    preconditioner, 1 without): the drift, no mass, ``Q`` in the friction's place (the
+    residual ``Qθ̇ − f``) and ``Σ = GGᵀ`` (d, d)."""
+    from .. import model as _model
+
+    def at(y):
+        tm = model.terms(y, 0.0, None, loss)
+        g = _model.position_factor(tm, y.shape)
+        cov = jnp.diag(g * g) if g.ndim == 1 else g @ g.T
+        q = jnp.ones_like(y) if tm.precond is None else jnp.broadcast_to(tm.precond, y.shape)
+        return tm.drift, jnp.zeros_like(y), q, cov
+
+    return at
+
+
 def _endpoints(loss, path):
     """The minimum (the path's first point) and the saddle (the Path's refined one, or its
     highest image refined by Newton), both checked."""
@@ -111,8 +129,8 @@ def _endpoints(loss, path):
     return x_min, saddle, critical.lowest_modes(loss, saddle)[1][0]
 
 
-def _relaxation(at, loss, x_min, saddle, u):
-    """The deterministic motion from (just below) the saddle at rest to rest at the
+def _relaxation(at, loss, x_min, saddle, u, order):
+    """The deterministic motion from (just below) the saddle (at rest, ``order`` 2) to the
     minimum (diffrax, Kvaerno5), as a dense solution, and its duration."""
     import diffrax
 
@@ -126,14 +144,17 @@ def _relaxation(at, loss, x_min, saddle, u):
     def field(t, z, args):
         y, v = z[:d], z[d:]
         force, mass, fric, _ = at(y)
+        if order == 1:  # Q θ̇ = f
+            return force / fric
         return jnp.concatenate([v, (force - fric * v) / mass])
 
     def energy(t, z, args, **kwargs):
         y, v = z[:d], z[d:]
-        _, mass, _, _ = at(y)
-        return 0.5 * jnp.sum(mass * v * v) + loss(y) - lo - tol
+        kinetic = 0.0 if order == 1 else 0.5 * jnp.sum(at(y)[1] * v * v)
+        return kinetic + loss(y) - lo - tol
 
-    z0 = _point(np.concatenate([saddle + 1e-3 * scale * u, np.zeros(d)]))
+    z0 = saddle + 1e-3 * scale * u
+    z0 = _point(z0 if order == 1 else np.concatenate([z0, np.zeros(d)]))
     rtol = max(1e-8, 30 * float(jnp.finfo(z0.dtype).eps))  # a guess: float32's is fine
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(field), diffrax.Kvaerno5(), 0.0, 1e9, None, z0,
@@ -146,14 +167,19 @@ def _relaxation(at, loss, x_min, saddle, u):
     return sol, float(sol.ts[-1])
 
 
-def _step(at, loss, sol, t_relax, d):
+def _step(at, loss, sol, t_relax, d, order):
     """``dt`` = ``ACTION_DT`` / the fastest linearized rate along the relaxation (the slow
-    root where overdamped) and at most half the shortest period ``sqrt(m/|k|)``/2."""
+    root where overdamped) and, with inertia, at most half the shortest period
+    ``sqrt(m/|k|)``/2."""
     ts = jnp.linspace(0.0, t_relax, 256)
     ys = jax.vmap(sol.evaluate)(ts)[:, :d]
 
     def rates(y):
         _, mass, fric, _ = at(y)
+        if order == 1:  # Q θ̇ = −Hθ: the rates of Q^{-1/2} H Q^{-1/2}
+            s = 1 / jnp.sqrt(fric)
+            lam = jnp.abs(jnp.linalg.eigvalsh(s[:, None] * jax.hessian(loss)(y) * s[None, :]))
+            return jnp.max(lam), jnp.zeros((), y.dtype)
         s = 1 / jnp.sqrt(mass)
         lam = jnp.abs(jnp.linalg.eigvalsh(s[:, None] * jax.hessian(loss)(y) * s[None, :]))
         g = jnp.min(fric / mass)
@@ -163,7 +189,7 @@ def _step(at, loss, sol, t_relax, d):
         return jnp.max(r), jnp.sqrt(jnp.max(lam))
 
     rate, omega = (float(jnp.max(a)) for a in jax.vmap(rates)(ys))
-    return min(ACTION_DT / rate, 0.5 / omega)
+    return ACTION_DT / rate if order == 1 else min(ACTION_DT / rate, 0.5 / omega)
 
 
 def banded_levenberg_marquardt(y, residual, system, apply, iterations):
@@ -212,43 +238,52 @@ def banded_levenberg_marquardt(y, residual, system, apply, iterations):
 
 def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
                  iterations: int = ACTION_ITERATIONS) -> LeastAction:
-    """The least action of a phase-space model's escape over a saddle, in all coordinates
-    (the Freidlin–Wentzell quasi-potential of its (position, velocity) dynamics there).
+    """The least action of a model's escape over a saddle, in all coordinates (the
+    Freidlin–Wentzell quasi-potential of its dynamics there).
 
-    For ``dθ = v dt``, ``M dv = (F − Γv) dt + Σ^{1/2} dW`` (the model's ``terms``: force,
-    mass and friction force per coordinate, the noise force's covariance ``Σ(θ)``), ``Φ =
-    min ½∫ rᵀΣ⁻¹r dt`` with ``r = Mθ̈ + Γθ̇ − F`` over paths from rest at the minimum to rest
-    at the saddle, and ``τ ≍ e^Φ`` as the noise → 0 with its shape fixed. Where the
-    fluctuation–dissipation relation holds (``Σ = 2ΓT``, constant ``T`` and ``M``) the
-    time-reversed relaxation out of the saddle is optimal and ``Φ = ΔL/T``. Where it does
-    not (Hessian-shaped noise: ``Σ ∝ |H(θ)|``), the optimal path may leave the
-    minimum-energy path: with light friction it can take energy from a stiff, noisy
-    direction into the escape direction, and ``Φ`` can lie far below ``path_exponent``'s
-    path-restricted value (Müller–Brown, Momentum: docs/theory.md).
+    **Phase-space models** ``dθ = v dt``, ``M dv = (F − Γv) dt + Σ^{1/2} dW`` (the model's
+    ``terms``: force, mass and friction force per coordinate, the noise force's covariance
+    ``Σ(θ)``): ``Φ = min ½∫ rᵀΣ⁻¹r dt`` with ``r = Mθ̈ + Γθ̇ − F`` over paths from rest at
+    the minimum to rest at the saddle. **Overdamped models** ``dθ = f dt + G dW``
+    (``Langevin``, ``SGD``, any ``Overdamped`` with Gaussian noise; with a preconditioner
+    ``Q``, ``Q dθ = f dt + G dW``): ``r = Qθ̇ − f``, ``Σ = GGᵀ``, from the minimum to the
+    saddle. ``τ ≍ e^Φ`` as the noise → 0 with its shape fixed. Where the
+    fluctuation–dissipation relation holds (``Σ = 2ΓT``, constant ``T`` and ``M``; overdamped:
+    ``f = −∇L``, ``Σ = 2T``) the time-reversed relaxation out of the saddle is optimal and
+    ``Φ = ΔL/T``. Where it does not (Hessian-shaped noise: ``Σ ∝ |H(θ)|``), the optimal
+    path may leave the minimum-energy path and ``Φ`` lie below ``path_exponent``'s
+    path-restricted value: the noise across a bent valley pushes along it. With inertia the
+    gain can be large (a particle with light friction carries energy from a stiff, noisy
+    direction into the escape direction: Müller–Brown, Momentum, docs/theory.md); overdamped
+    it is smaller (the tests' bent double well: SGD 51.7 against 123.8 along the path,
+    Momentum 11.9 against 60.1; Müller–Brown SGD 3.557 against 3.622 per unit of ΔL/T).
 
     The path is discretized in time (``n`` steps of ``dt`` = ``ACTION_DT`` / the fastest
-    linearized rate along the relaxation, at most half the shortest oscillation period over
-    2π; total time ``span`` × the relaxation's) and the action minimized over the interior
-    points by Levenberg–Marquardt (block-banded normal equations; exact-Hessian steps once
-    Gauss–Newton slows) from the time-reversed relaxation; differences in float64, the
-    model's terms in the run's dtype. The time is fixed: a longer ``span`` can only lower
-    ``Φ`` (check it). Where the action is not settled after ``iterations`` steps (50 steps
-    lowering it by less than 1e-6 relative is settled), ``converged`` is False and a
-    ``RuntimeWarning`` says so: Φ is then an upper bound. Cost: one Levenberg–Marquardt step
-    evaluates the terms and their Jacobians at ``n`` points (Müller–Brown, Momentum: n = 5.9e4,
-    ~0.4 s a step on one core of a 2-core machine; the 2-D test landscapes settle in
-    15–35 s). float32 rounding in the terms stops the descent earlier than float64
-    (docs/theory.md).
+    linearized rate along the relaxation, and with inertia at most half the shortest
+    oscillation period over 2π; total time ``span`` × the relaxation's; inertial: second
+    and central differences, overdamped: forward differences with the terms at the
+    midpoint) and the action minimized over the interior points by Levenberg–Marquardt
+    (block-banded normal equations; exact-Hessian steps once Gauss–Newton slows) from the
+    time-reversed relaxation; differences in float64, the model's terms in the run's dtype.
+    The time is fixed: a longer ``span`` can only lower ``Φ`` (check it). Where the action
+    is not settled after ``iterations`` steps (50 steps lowering it by less than 1e-6
+    relative is settled), ``converged`` is False and a ``RuntimeWarning`` says so: Φ is then
+    an upper bound. Cost: one Levenberg–Marquardt step evaluates the terms and their
+    Jacobians at ``n`` points (Müller–Brown, Momentum: n = 5.9e4, ~0.4 s a step on one core
+    of a 2-core machine; the 2-D test landscapes settle in 5–35 s, Müller–Brown SGD in 23 s,
+    10-D Styblinski–Tang SGD in 25 s). float32 rounding in the terms stops the descent
+    earlier than float64 (docs/theory.md).
 
     Args:
-      model: a phase-space model with Gaussian noise (``Momentum``, ``Adai``, ``Adam``,
-        ``Underdamped``, or any whose ``terms`` are ``Inertial``).
+      model: a model with Gaussian noise: phase-space (``Momentum``, ``Adai``, ``Adam``,
+        ``Underdamped``, or any whose ``terms`` are ``Inertial``) or overdamped
+        (``Langevin``, ``SGD``, any ``Overdamped``).
       loss: the loss.
       path: a ``sdesim.critical.Path`` from the minimum over the saddle (its refined saddle
         is the end point), or images ``(n, d)`` whose highest point refines (Newton) to an
         index-1 saddle; the first point must be the minimum.
       ema: ``"frozen"`` or ``"instant"``: Adam's/Adai's second-moment EMA frozen at the
-        minimum or following ``g²`` (as ``path_exponent``).
+        minimum or following ``g²`` (as ``path_exponent``; no effect on other models).
       span: the path's duration in units of the relaxation's.
       iterations: the most Levenberg–Marquardt steps.
 
@@ -270,24 +305,27 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     x_min, saddle, u = _endpoints(loss, path)
-    if isinstance(model, _model.Overdamped) or model.velocity(model.init(_point(x_min))) is None:
-        raise TypeError(f"least_action needs a phase-space model (Inertial terms), got "
-                        f"{type(model).__name__}; for an overdamped one path_exponent gives "
-                        "the exponent along the path")
+    if isinstance(model, _model.Overdamped):
+        order, at = 1, overdamped_terms(model, loss)
+    elif model.velocity(model.init(_point(x_min))) is not None:
+        order, at = 2, inertial_terms(model, loss, x_min, ema)
+    else:
+        raise TypeError(f"least_action needs an overdamped model or a phase-space one "
+                        f"(Inertial terms), got {type(model).__name__}")
     d = x_min.size
-    at = inertial_terms(model, loss, x_min, ema)
     force, mass, fric, cov = (np.asarray(a, np.float64) for a in at(_point(saddle)))
-    if np.any(mass <= 0) or np.any(fric <= 0):
-        raise ValueError("least_action: the mass and friction must be > 0")
+    if (order == 2 and np.any(mass <= 0)) or np.any(fric <= 0):
+        raise ValueError("least_action: the mass and friction (preconditioner) must be > 0")
     if np.any(np.linalg.eigvalsh(cov) <= 0):
-        raise ValueError("least_action: the noise force's covariance is singular at the "
-                         "saddle: the action has no finite weight there")
+        raise ValueError("least_action: the noise's covariance is singular at the saddle: "
+                         "the action has no finite weight there")
     if u @ (x_min - saddle) < 0:
         u = -u
-    sol, t_relax = _relaxation(at, loss, x_min, saddle, u)
-    dt = _step(at, loss, sol, t_relax, d)
-    n = int(np.ceil(span * t_relax / dt)) + 4
-    if (n - 3) * d > ACTION_MAX_UNKNOWNS:
+    sol, t_relax = _relaxation(at, loss, x_min, saddle, u, order)
+    dt = _step(at, loss, sol, t_relax, d, order)
+    n = int(np.ceil(span * t_relax / dt)) + 2 * order
+    nb = n + 1 - 2 * order  # the free points θ_order … θ_{n−order}
+    if nb * d > ACTION_MAX_UNKNOWNS:
         raise ValueError(f"least_action: the path needs {n} steps of {d} coordinates (more "
                          f"than {ACTION_MAX_UNKNOWNS} unknowns): the dynamics are too stiff "
                          "against their slowest rate")
@@ -297,12 +335,12 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
     live = back <= t_relax
     guess[live] = np.asarray(jax.vmap(sol.evaluate)(_point(back[live])), np.float64)[:, :d]
     guess[~live] = x_min
-    guess[:2], guess[-2:] = x_min, saddle
+    guess[:order], guess[-order:] = x_min, saddle
 
     dtype = jnp.result_type(float)
     root = float(np.sqrt(dt))
 
-    def local(y, a, b):  # a, b: the second and central differences, formed in float64
+    def local(y, a, b):  # the point, its second and first difference (formed in float64)
         force, mass, fric, cov = at(y)
         r = mass * a + fric * b - force
         c = jnp.linalg.cholesky(cov)
@@ -320,17 +358,24 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
         return 0.5 * jnp.sum(r * r)
 
     hess = batched(jax.hessian(cost, argnums=(0, 1, 2)))
-    # (θ_k, a_k, b_k) from (θ_{k−1}, θ_k, θ_{k+1})
-    lin = np.kron(np.array([[0.0, 1.0, 0.0], [1 / dt**2, -2 / dt**2, 1 / dt**2],
-                            [-0.5 / dt, 0.0, 0.5 / dt]]), np.eye(d))
+    # row k of the residual reads the window θ_k … θ_{k+order}: (point, second difference,
+    # first difference) = coef @ window. Inertial: θ_{k+1}, the second and the central
+    # difference; overdamped: the midpoint and the forward difference (θ̈ unused, M = 0)
+    if order == 2:
+        coef = np.array([[0.0, 1.0, 0.0], [1 / dt**2, -2 / dt**2, 1 / dt**2],
+                         [-0.5 / dt, 0.0, 0.5 / dt]])
+    else:
+        coef = np.array([[0.5, 0.5], [0.0, 0.0], [-1 / dt, 1 / dt]])
+    lin = np.kron(coef, np.eye(d))
+    rows = n + 1 - order
 
-    def points(y):  # (θ_k, second difference, central difference), k = 1 … n−1
-        a = (y[2:] - 2 * y[1:-1] + y[:-2]) / dt ** 2
-        b = (y[2:] - y[:-2]) / (2 * dt)
-        return tuple(jnp.asarray(z, dtype) for z in (y[1:-1], a, b))
+    def points(y):
+        window = [y[s:s + rows] for s in range(order + 1)]
+        return tuple(jnp.asarray(sum(coef[i, s] * window[s] for s in range(order + 1)), dtype)
+                     for i in range(3))
 
     def exact_blocks(y):
-        """The action's Hessian, per row k, on (θ_{k−1}, θ_k, θ_{k+1}) (n−1, 3d, 3d)."""
+        """The action's Hessian, per row k, on its window (rows, (order+1)d, (order+1)d)."""
         h = hess(*points(y))
         full = np.block([[np.asarray(h[i][j], np.float64) for j in range(3)]
                          for i in range(3)])
@@ -338,18 +383,16 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
 
     def residual(y, jac=False):
         args = points(y)
-        rho = np.asarray(res(*args), np.float64)  # rows k = 1 … n−1
+        rho = np.asarray(res(*args), np.float64)
         if not jac:
             return rho
-        jy, ja, jb = (np.asarray(z, np.float64) for z in jacs(*args))
-        # ∂ρ_k/∂θ_{k−1}, ∂ρ_k/∂θ_k, ∂ρ_k/∂θ_{k+1}
-        return rho, (ja / dt ** 2 - jb / (2 * dt), jy - 2 * ja / dt ** 2,
-                     ja / dt ** 2 + jb / (2 * dt))
+        j3 = [np.asarray(z, np.float64) for z in jacs(*args)]
+        # ∂ρ_k/∂θ_{k+s}, s = 0 … order
+        return rho, [sum(coef[i, s] * j3[i] for i in range(3)) for s in range(order + 1)]
 
-    nb = n - 3  # the free points θ_2 … θ_{n−2}
-    width = 3 * d - 1  # JᵀJ's upper bandwidth, the points' coordinates interleaved
+    width = (order + 1) * d - 1  # JᵀJ's upper bandwidth, the points' coordinates interleaved
     ii, jj = np.meshgrid(np.arange(d), np.arange(d), indexing="ij")
-    c = np.arange(2, n - 1)
+    c = np.arange(order, n - order + 1)  # the free points; point c is slot s of row c − s
 
     def to_band(blocks):
         band = np.zeros((width + 1, nb * d))
@@ -361,24 +404,18 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
         return band
 
     def exact_band(y):
-        hk = np.pad(exact_blocks(y), ((1, 1), (0, 0), (0, 0)))  # rows 0 … n
+        hk = exact_blocks(y)
         blk = lambda k, i, j: hk[k][:, i * d:(i + 1) * d, j * d:(j + 1) * d]
-        # point c is slot c − k + 1 of row k
-        return to_band((blk(c + 1, 0, 0) + blk(c, 1, 1) + blk(c - 1, 2, 2),
-                        blk(c + 1, 0, 1) + blk(c, 1, 2),
-                        blk(c + 1, 0, 2)))
+        return to_band([sum(blk(c - s, s, s + off) for s in range(order + 1 - off))
+                        for off in range(order + 1)])
 
     def normal(rho, jac):
-        """Jᵀρ and JᵀJ in banded upper form: the free point c meets rows c−1, c, c+1."""
-        lo, di, up = (np.pad(b, ((1, 1), (0, 0), (0, 0))) for b in jac)  # rows 0 … n
-        r = np.pad(rho, ((1, 1), (0, 0)))
+        """Jᵀρ and JᵀJ in banded upper form: the free point c meets rows c − order … c."""
         tr = lambda m: np.swapaxes(m, 1, 2)
-        grad = (np.einsum("kij,ki->kj", lo[c + 1], r[c + 1])
-                + np.einsum("kij,ki->kj", di[c], r[c])
-                + np.einsum("kij,ki->kj", up[c - 1], r[c - 1])).reshape(-1)
-        blocks = (tr(lo[c + 1]) @ lo[c + 1] + tr(di[c]) @ di[c] + tr(up[c - 1]) @ up[c - 1],
-                  tr(lo[c + 1]) @ di[c + 1] + tr(di[c]) @ up[c],  # (c, c+1)
-                  tr(lo[c + 1]) @ up[c + 1])  # (c, c+2)
+        grad = sum(np.einsum("kij,ki->kj", jac[s][c - s], rho[c - s])
+                   for s in range(order + 1)).reshape(-1)
+        blocks = [sum(tr(jac[s][c - s]) @ jac[s + off][c - s]
+                      for s in range(order + 1 - off)) for off in range(order + 1)]
         return grad, to_band(blocks)
 
     def system(y, rho, jac, lam, history):
@@ -397,7 +434,7 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
 
     def apply(y, step):
         trial = y.copy()
-        trial[2:n - 1] += step.reshape(nb, d)
+        trial[order:n - order + 1] += step.reshape(nb, d)
         return trial
 
     if not np.isfinite(0.5 * float(np.sum(residual(guess) ** 2))):
