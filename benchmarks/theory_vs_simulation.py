@@ -242,7 +242,8 @@ ACTION_MODELS = ("SGD", "Momentum", "Adai")  # Φ ∝ B: Σ ∝ 1/B, drift, mass
 def add_least_action(args):
     """``--least-action``: ``sd.theory.least_action`` along the lowest saddle, once per
     landscape and model (at its lowest ΔL/T, scaled to the others: its noise's covariance
-    ∝ 1/B and nothing else moves with B, so Φ ∝ B ∝ ΔL/T), into the rows; the JSON is
+    ∝ 1/B and nothing else moves with B, so Φ ∝ B ∝ ΔL/T), into the rows (rows merged in
+    later take the value already computed for their model, scaled); the JSON is
     re-read before each result is written into it (the runs are long, and runs on other
     landscapes may share it)."""
     import warnings
@@ -253,6 +254,17 @@ def add_least_action(args):
         if args.only and not any(lname.lower().startswith(o.lower()) for o in args.only):
             continue
         rows = out["landscapes"].get(lname, {}).get("rows", [])
+        copied = False
+        for m in ACTION_MODELS:  # rows added since (--merge-from): the model's Φ/B, scaled
+            done = [r for r in rows if r["model"] == m and "least_action" in r]
+            for row in rows:
+                if done and row["model"] == m and "least_action" not in row:
+                    row.update({k: v for k, v in done[0].items()
+                                if k.startswith("least_action")})
+                    row["least_action"] = done[0]["least_action"] / done[0]["beta"] * row["beta"]
+                    copied = True
+        if copied:
+            save(out, args.out)
         todo = [m for m in ACTION_MODELS if (not args.models or m in args.models)
                 and any(r["model"] == m and "least_action" not in r for r in rows)]
         if not todo:

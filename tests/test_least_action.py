@@ -43,6 +43,11 @@ def test_least_action_is_the_barrier_over_temperature_with_fluctuation_dissipati
         np.testing.assert_allclose(r.theta[0], [-1.0, 0.5], atol=1e-5)
         np.testing.assert_allclose(r.theta[-1], [0.0, 0.0], atol=1e-5)
         assert r.start_action >= r.action
+    # from that result, on a grid twice as fine: the same Φ, settled at once
+    again = sd.theory.least_action(model, loss, path, start=r, dt=r.times[1] / 2)
+    assert again.converged and again.times[1] == pytest.approx(r.times[1] / 2)
+    assert again.action == pytest.approx(10.0, rel=1e-3)
+    assert again.start_action == pytest.approx(r.action, rel=1e-3)
 
 
 def test_least_action_is_path_exponent_where_no_direction_couples():
@@ -71,20 +76,20 @@ def test_least_action_below_path_exponent_where_a_stiff_noisy_direction_couples(
     loss = curved_well(50.0, 0.5)
     path = path_of(loss, 0.5)
     model = sd.models.Momentum(0.1, 0.9, sd.noise.hessian(10.0, 1.0))
-    # float32 settles at 11.878 in 62 steps (its rounding stops the descent; float64 goes
-    # on slowly, 11.85 after 150): any path's action bounds Φ from above, so the assertion
-    # holds either way
+    # any path's action bounds Φ from above: 30 steps per grid suffice for the bound
+    # (11.8757; settled, float32: 11.8754 after 71; float64 goes on slowly, 11.85 after 150)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        r = sd.theory.least_action(model, loss, path, iterations=100)
+        r = sd.theory.least_action(model, loss, path, iterations=30)
     restricted = sd.theory.path_exponent(model, loss, path)
     assert r.action < 0.3 * restricted
     assert np.max(np.abs(r.theta[:, 1] - 0.5 * r.theta[:, 0] ** 2)) > 0.05  # off the valley
     # overdamped SGD with the same noise: 51.68 against 123.8 along the path (measured);
     # no inertia, so less gain than Momentum's, but the noise across the valley still helps
     model = sd.models.SGD(0.1, sd.noise.hessian(10.0, 1.0))
-    r = sd.theory.least_action(model, loss, path)
-    assert r.converged
+    with warnings.catch_warnings():  # 30 steps per grid: an upper bound (51.67902)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r = sd.theory.least_action(model, loss, path, iterations=30)
     assert r.action < 0.5 * sd.theory.path_exponent(model, loss, path)
     assert np.max(np.abs(r.theta[:, 1] - 0.5 * r.theta[:, 0] ** 2)) > 0.05
 
@@ -160,6 +165,8 @@ def test_least_action_errors():
         sd.theory.least_action(model, loss, path, ema="slow")
     with pytest.raises(ValueError, match="span"):
         sd.theory.least_action(model, loss, path, span=0.5)
+    with pytest.raises(ValueError, match="dt"):
+        sd.theory.least_action(model, loss, path, dt=0.0)
     with pytest.raises(ValueError, match="not .*a minimum"):
         sd.theory.least_action(model, loss, path.images[5:])
     with pytest.raises(ValueError, match="shape"):
