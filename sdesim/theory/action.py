@@ -285,9 +285,10 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
     an upper bound. ``start_action`` is the action of the path the finest grid started
     from. Cost: one Levenberg–Marquardt step evaluates the terms and their
     Jacobians at ``n`` points (Müller–Brown, Momentum: n = 5.9e4, ~0.4 s a step on one core
-    of a 2-core machine, settled in 5.6 min coarse to fine; the 2-D test landscapes settle
-    in 5–35 s, Müller–Brown SGD in 23 s, 10-D Styblinski–Tang SGD in 25 s). float32 rounding in the terms stops the descent
-    earlier than float64 (docs/theory.md).
+    of a 2-core machine, settled in 5.6 min coarse to fine; Adai there: 2.3e5 steps, 18
+    min; the 2-D test landscapes settle in 5–35 s, Müller–Brown SGD in 23 s, 10-D
+    Styblinski–Tang SGD in 25 s). float32 rounding in the terms stops the descent earlier
+    than float64 (docs/theory.md).
 
     Args:
       model: a model with Gaussian noise: phase-space (``Momentum``, ``Adai``, ``Adam``,
