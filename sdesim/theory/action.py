@@ -89,17 +89,15 @@ def inertial_terms(model, loss, x_min, ema="frozen"):
 
 
 def overdamped_terms(model, loss):
-    """``at(θ) -> (f, 0, Q, Σ)`` of an overdamped model ``Q dθ = f dt + G dW`` (``Q`` its
-    preconditioner, 1 without): the drift, no mass, ``Q`` in the friction's place (the
-    residual ``Qθ̇ − f``) and ``Σ = GGᵀ`` (d, d)."""
-    from .. import model as _model
+    """``at(θ) -> (f, 0, 1, Σ)`` of an overdamped model ``dθ = f dt + G dW`` as diffrax runs
+    it (``model.vector_field``, as ``path_exponent`` reads it): the drift, no mass, unit
+    friction (the residual ``θ̇ − f``) and ``Σ = GGᵀ`` (d, d)."""
+    drift, diffusion = model.vector_field(loss)
 
     def at(y):
-        tm = model.terms(y, 0.0, None, loss)
-        g = _model.position_factor(tm, y.shape)
-        cov = jnp.diag(g * g) if g.ndim == 1 else g @ g.T
-        q = jnp.ones_like(y) if tm.precond is None else jnp.broadcast_to(tm.precond, y.shape)
-        return tm.drift, jnp.zeros_like(y), q, cov
+        zero = jnp.zeros((), y.dtype)
+        g = diffusion(zero, y, None)
+        return drift(zero, y, None), jnp.zeros_like(y), jnp.ones_like(y), g @ g.T
 
     return at
 
@@ -255,8 +253,8 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
     ``terms``: force, mass and friction force per coordinate, the noise force's covariance
     ``Σ(θ)``): ``Φ = min ½∫ rᵀΣ⁻¹r dt`` with ``r = Mθ̈ + Γθ̇ − F`` over paths from rest at
     the minimum to rest at the saddle. **Overdamped models** ``dθ = f dt + G dW``
-    (``Langevin``, ``SGD``, any ``Overdamped`` with Gaussian noise; with a preconditioner
-    ``Q``, ``Q dθ = f dt + G dW``): ``r = Qθ̇ − f``, ``Σ = GGᵀ``, from the minimum to the
+    (``Langevin``, ``SGD``, any ``Overdamped`` with Gaussian noise, read through its
+    ``vector_field``): ``r = θ̇ − f``, ``Σ = GGᵀ``, from the minimum to the
     saddle. ``τ ≍ e^Φ`` as the noise → 0 with its shape fixed. Where the
     fluctuation–dissipation relation holds (``Σ = 2ΓT``, constant ``T`` and ``M``; overdamped:
     ``f = −∇L``, ``Σ = 2T``) the time-reversed relaxation out of the saddle is optimal and
@@ -336,7 +334,7 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
     d = x_min.size
     force, mass, fric, cov = (np.asarray(a, np.float64) for a in at(_point(saddle)))
     if (order == 2 and np.any(mass <= 0)) or np.any(fric <= 0):
-        raise ValueError("least_action: the mass and friction (preconditioner) must be > 0")
+        raise ValueError("least_action: the mass and friction must be > 0")
     if np.any(np.linalg.eigvalsh(cov) <= 0):
         raise ValueError("least_action: the noise's covariance is singular at the saddle: "
                          "the action has no finite weight there")
@@ -357,18 +355,16 @@ def least_action(model, loss, path, *, ema: str = "frozen", span: float = 1.5,
         times = np.arange(n + 1) * dt
         back = times[-1] - times  # reversed time
         guess = np.empty((n + 1, d))
-        live = back <= t_relax
-        guess[live] = np.asarray(jax.vmap(sol.evaluate)(_point(back[live])),
-                                 np.float64)[:, :d]
-        guess[~live] = x_min
-        if prev is not None:  # a previous path, C² in time, its arrival at the saddle kept
+        if prev is None:  # the time-reversed relaxation
+            live = back <= t_relax
+            guess[live] = np.asarray(jax.vmap(sol.evaluate)(_point(back[live])),
+                                     np.float64)[:, :d]
+        else:  # a previous path, C² in time, its arrival at the saddle kept
             from scipy.interpolate import CubicSpline
 
-            t0 = times[-1] - (prev.times[-1] - prev.times[0])
-            along = times >= t0
-            guess[along] = CubicSpline(prev.times - prev.times[0] + t0, prev.theta)(
-                times[along])
-            guess[~along] = x_min
+            live = back <= prev.times[-1] - prev.times[0]
+            guess[live] = CubicSpline(prev.times - prev.times[-1], prev.theta)(-back[live])
+        guess[~live] = x_min
         guess[:order], guess[-order:] = x_min, saddle
 
         dtype = jnp.result_type(float)
