@@ -302,10 +302,11 @@ def simulate(model, geo, args, key, direct_paths, predicted):
     t0 = time.perf_counter()
     directions = None if args.whole_energy else [s.direction for s in geo["pred"].saddles]
     score = None
-    if args.state_mass and not args.position_score:
+    if (args.state_mass or args.quasi_potential) and not args.position_score:
         score = sd.rare.phase_score(model, loss, geo["x_min"],
                                     sd.rare.default_score(geo["exit"], geo["x_min"]), dt,
-                                    directions, state_mass=True)
+                                    directions, state_mass=args.state_mass,
+                                    quasi_potential=args.quasi_potential)
     ams = sd.escape_ams(model, loss, geo["x_min"], geo["exit"], dt=dt, key=key,
                         n_replicas=args.replicas, n_runs=args.runs,
                         t_max=args.t_max_steps * dt, score=score,
@@ -318,6 +319,7 @@ def simulate(model, geo, args, key, direct_paths, predicted):
                       failed=int(ams.failed), phase_score=bool(ams.phase_score),
                       directions=int(ams.directions), warmup=float(ams.warmup),
                       state_mass=bool(ams.state_mass),
+                      kind=getattr(score, "kind", None),
                       seconds=time.perf_counter() - t0)
     if direct_paths:
         t0 = time.perf_counter()
@@ -392,6 +394,10 @@ def main(argv=None):
                     "energy with the mass Adai's state carries (phase_score(..., "
                     "state_mass=True); measured biased, docs: rare events), not the mass at "
                     "the minimum")
+    ap.add_argument("--quasi-potential", action="store_true", help="split the phase-space "
+                    "models on the quasi-potential of their dynamics linearized at the "
+                    "minimum (phase_score(..., quasi_potential=True): each mode's energy "
+                    "over its own temperature), not the energy")
     ap.add_argument("--only", nargs="*", default=None, help="landscape names (prefixes)")
     ap.add_argument("--models", nargs="*", default=None)
     ap.add_argument("--out", default=os.path.join(FIG, "theory_vs_simulation"))

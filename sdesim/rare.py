@@ -166,6 +166,16 @@ class PhaseScore:
     thermal energy of the directions a path does not escape along (about ``d·T``, with
     fluctuations of ``sqrt(d)·T``), which drowns the part that matters.
 
+    * ``kind="quasi-potential"`` (``phase_score(..., quasi_potential=True)``): ``ξ = s₀ +
+      sqrt(V(θ − θ₀, v)/V_e)`` with ``V(z) = ½ zᵀ S⁻¹ z`` the quasi-potential of the
+      dynamics linearized at rest at ``θ₀`` (``S`` the stationary covariance of that
+      Ornstein–Uhlenbeck process in phase space: ``AS + SAᵀ + Q = 0``) and ``V_e`` its
+      value at rest one unit along ``e``. Where the fluctuation–dissipation relation
+      holds ``V = E/T`` and this is the energy kind; where the noise is not thermal (the
+      Hessian-shaped noise: each mode at its own temperature) it weighs each mode's energy
+      by that mode's temperature, so a replica whose energy sits in a hot, stiff mode is
+      not scored as rarer than it is.
+
     ``state_mass``: the kinetic energy takes the mass the state carries (``model.mass_of``,
     Adai's and Adam's, which follow the second-moment EMA) instead of the mass at ``θ₀``.
     Adai's mass ``η/(β₀ v̂_i/mean(v̂))`` changes along the way out as the noise does, and
@@ -187,6 +197,7 @@ class PhaseScore:
     u_mass: jax.Array | None = None  # (K,) M_k
     u_lam: jax.Array | None = None  # (K,) λ_k
     state_mass: bool = dataclasses.field(default=False, metadata=dict(static=True))
+    quad: jax.Array | None = None  # (2d, 2d) S⁻¹/(2V_e) (kind="quasi-potential")
 
     def __call__(self, theta):
         return self.score(theta)
@@ -199,6 +210,10 @@ class PhaseScore:
         if self.kind == "look-ahead":
             s, w = jax.jvp(self.score, (th,), (v,))
             return s + self.tau.astype(dtype) * w
+        if self.kind == "quasi-potential":
+            z = jnp.concatenate([th - self.x0.astype(dtype), v])
+            q = z @ (self.quad.astype(dtype) @ z)
+            return self.s0.astype(dtype) + jnp.sqrt(jnp.maximum(q, 0))
         mass = (model.mass_of(state).astype(dtype) if self.state_mass
                 else self.mass.astype(dtype))
         if self.u is not None:
@@ -255,7 +270,8 @@ def _directions(directions, theta0):
     return u / norm[:, None]
 
 
-def phase_score(model, loss, theta0, score, dt, directions=None, state_mass=False):
+def phase_score(model, loss, theta0, score, dt, directions=None, state_mass=False,
+                quasi_potential=False):
     """The ``PhaseScore`` of ``score`` for ``model`` at ``θ₀``, or ``score`` itself for a
     model without a velocity. Along ``e``, the score's gradient at ``θ₀`` (unit):
     ``M = Σ e_i² M_i``, ``γ = Σ e_i² γ_i`` (the model's mass and friction rate at
@@ -267,10 +283,15 @@ def phase_score(model, loss, theta0, score, dt, directions=None, state_mass=Fals
     ``mass_of(state)`` (Adam, Adai) puts the mass its state carries in the energy instead
     of the mass at ``θ₀`` — fewer orders between the runs' ``p̂``, but measured biased
     (Adai, 10-D Styblinski–Tang, ΔL/T = 5: 78.0 and 84.6 against direct simulation's
-    62.8; docs: rare events), so not ``escape_ams``'s default: pass the score it makes."""
+    62.8; docs: rare events), so not ``escape_ams``'s default: pass the score it makes.
+    ``quasi_potential``: the ``"quasi-potential"`` kind (``PhaseScore``; Gaussian noise,
+    ``θ₀`` a minimum, up to ``critical.DENSE_MAX`` coordinates), whatever the friction;
+    ``directions`` and ``state_mass`` do not apply to it."""
     mg = inertia(model, loss, theta0, dt)
     if mg is None:
         return score
+    if quasi_potential:
+        return _quasi_potential_score(model, loss, theta0, score)
     m, g = mg
     saddles = isinstance(directions, str)
     if saddles and directions != "saddles":
@@ -305,6 +326,52 @@ def phase_score(model, loss, theta0, score, dt, directions=None, state_mass=Fals
     return PhaseScore(score, loss, jnp.asarray(score(theta0), f), jnp.asarray(loss(theta0), f),
                       jnp.asarray(m, f), jnp.asarray(lam, f), jnp.asarray(tau, f), kind,
                       state_mass=bool(state_mass) and hasattr(model, "mass_of"), **along)
+
+
+def _quasi_potential_score(model, loss, theta0, score):
+    """``PhaseScore(kind="quasi-potential")``: the linearized dynamics at rest at ``θ₀``
+    (``sd.theory``'s ``inertial_terms``: force, mass ``M``, friction force ``Γ``, noise
+    force covariance ``Σ``), ``ż = Az + noise`` with ``A = [[0, I], [−M⁻¹H, −M⁻¹Γ]]`` and
+    noise covariance ``Q = [[0, 0], [0, M⁻¹ΣM⁻¹]]``; ``S`` from the Lyapunov equation."""
+    from scipy import linalg
+
+    from . import critical
+    from .theory import action as _action
+
+    if model.noise_kind != "gaussian":
+        raise ValueError(f"phase_score(quasi_potential=True) needs Gaussian noise, got "
+                         f"{type(model).__name__} ({model.noise_kind})")
+    th0 = jnp.asarray(theta0)
+    d = th0.size
+    if d > critical.DENSE_MAX:
+        raise ValueError(f"phase_score(quasi_potential=True) forms dense (2d, 2d) matrices: "
+                         f"d = {d} > {critical.DENSE_MAX}")
+    _, mass, fric, cov = (np.asarray(a, np.float64)
+                          for a in _action.inertial_terms(model, loss, th0)(th0))
+    hess = np.asarray(jax.hessian(loss)(th0), np.float64)
+    a = np.zeros((2 * d, 2 * d))
+    a[:d, d:] = np.eye(d)
+    a[d:, :d] = -hess / mass[:, None]
+    a[d:, d:] = -np.diag(fric / mass)
+    q = np.zeros((2 * d, 2 * d))
+    q[d:, d:] = cov / np.outer(mass, mass)
+    cov_z = linalg.solve_continuous_lyapunov(a, -q)
+    cov_z = 0.5 * (cov_z + cov_z.T)
+    if not (np.all(np.isfinite(cov_z)) and np.all(np.linalg.eigvalsh(cov_z) > 0)
+            and np.all(np.linalg.eigvals(a).real < 0)):
+        raise ValueError("phase_score(quasi_potential=True): the dynamics linearized at "
+                         "theta0 has no stationary law there (theta0 not a minimum, or "
+                         "noise that misses a mode)")
+    prec = np.linalg.inv(cov_z)
+    e = np.array(jax.grad(score)(th0), float)
+    norm = np.linalg.norm(e)
+    e = e / norm if np.isfinite(norm) and norm > 0 else np.full(d, d ** -0.5)
+    f = jnp.result_type(float)
+    # ξ = s₀ + |a| at rest at θ₀ + a·e: the quadratic form over its value there
+    quad = prec / float(e @ prec[:d, :d] @ e)
+    return PhaseScore(score, loss, jnp.asarray(score(th0), f), jnp.asarray(loss(th0), f),
+                      jnp.asarray(mass, f), jnp.asarray(0.0, f), jnp.asarray(0.0, f),
+                      "quasi-potential", x0=jnp.asarray(th0, f), quad=jnp.asarray(quad, f))
 
 
 def _state_score(phase, model, loss, theta0, score, dt, directions=None):

@@ -389,6 +389,55 @@ def test_adais_phase_score_takes_the_mass_its_state_carries():
     assert sd.escape_ams(adai, DW, TH0, EXIT, score=ps, **kw).summary()["state_mass"]
 
 
+def test_quasi_potential_score_weighs_each_mode_by_its_temperature():
+    # Momentum with Hessian noise on L = ½x² + 4y² (a diagonal quadratic): the modes
+    # decouple and each is an oscillator at its own temperature T_i = Σ_ii/(2Γ) (Σ the noise
+    # force's covariance, Γ the friction force), so the quasi-potential is
+    # V = Σ_i (½λ_i x_i² + ½M v_i²)/T_i, and the score ξ = s₀ + sqrt(V/V_e), V_e = λ_e/(2T_e)
+    # at rest one unit along e (here e_x). The energy kind weighs both modes alike.
+    f = jnp.result_type(float)
+    lam = np.array([1.0, 8.0])
+    loss = lambda th: 0.5 * (lam[0] * th[0] ** 2 + lam[1] * th[1] ** 2)
+    th0 = jnp.zeros(2, f)
+    score = rare.default_score(sd.exits.Halfspace([1.0, 0.0], 2.0), th0)
+    model = sd.models.Momentum(0.1, 0.9, sd.noise.hessian(4.0, 2.0))  # C = max(H, 2)/4
+    qp = rare.phase_score(model, loss, th0, score, 0.01, quasi_potential=True)
+    assert qp.kind == "quasi-potential"
+    m, g = (float(x) for x in model.mass_friction(f))
+    temp = 0.1 * np.maximum(lam, 2.0) / 4.0 / (2 * g)  # Σ = ηC, Γ = g (the friction force)
+    assert temp[1] > 3 * temp[0]
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x, v = rng.normal(size=2), rng.normal(size=2)
+        st = sd.models.PhaseState(jnp.asarray(x, f), jnp.asarray(v, f))
+        pot = np.sum((0.5 * lam * x * x + 0.5 * m * v * v) / temp)
+        want = -2.0 + np.sqrt(pot / (lam[0] / (2 * temp[0])))
+        assert float(qp.on_state(model, st)) == pytest.approx(want, rel=1e-5)
+    # at rest: the position score; the FDT case (Underdamped) is the energy kind
+    assert float(qp(jnp.asarray([0.5, 0.0], f))) == pytest.approx(-1.5, rel=1e-6)
+    und = sd.models.Underdamped(0.2, 0.5, 2.0)
+    st = sd.models.PhaseState(jnp.asarray([0.3, -0.2], f), jnp.asarray([0.5, 0.1], f))
+    assert float(rare.phase_score(und, loss, th0, score, 0.01, quasi_potential=True)
+                 .on_state(und, st)) == pytest.approx(
+        float(rare.phase_score(und, loss, th0, score, 0.01).on_state(und, st)), rel=1e-5)
+    # the simulated stationary law: E[V] = d (V a χ² with 2d degrees of freedom over 2).
+    # 4 000 paths at t = 12 (12 friction times: the initial state forgotten to e^-12);
+    # sd(V) = 1.41, SE 0.022; tolerance 4 SE + 0.05 (the scheme's stationary law: ωh = 0.03)
+    tr = sd.simulate(model, loss, th0, n_paths=4000, dt=0.01, t_max=12.0,
+                     key=jax.random.key(3), save_every=1200)
+    z = np.concatenate([tr.paths[:, -1], tr.velocities[:, -1]], axis=1)
+    xi = np.asarray(jax.vmap(lambda x, v: qp.on_state(model, sd.models.PhaseState(x, v)))(
+        jnp.asarray(z[:, :2], f), jnp.asarray(z[:, 2:], f)))
+    pot = (xi + 2.0) ** 2 * lam[0] / (2 * temp[0])
+    assert abs(pot.mean() - 2.0) < 4 * 0.022 + 0.05, pot.mean()
+    # refused: Lévy noise; a point that is not a minimum
+    levy = sd.models.Momentum(0.1, 0.9, sd.noise.isotropic(1.0), alpha=1.5)
+    with pytest.raises(ValueError, match="Gaussian"):
+        rare.phase_score(levy, loss, th0, score, 0.01, quasi_potential=True)
+    with pytest.raises(ValueError, match="stationary"):
+        rare.phase_score(model, lambda th: -loss(th), th0, score, 0.01, quasi_potential=True)
+
+
 @pytest.mark.slow
 def test_phase_score_along_the_escape_directions_converges_in_ten_dimensions():
     # Heavy-ball momentum (M = 0.5, γ = 2: underdamped) at ΔL/T = 12 from the local
