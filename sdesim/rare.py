@@ -287,6 +287,7 @@ def phase_score(model, loss, theta0, score, dt, directions=None, state_mass=Fals
     ``quasi_potential``: the ``"quasi-potential"`` kind (``PhaseScore``; Gaussian noise,
     ``θ₀`` a minimum, up to ``critical.DENSE_MAX`` coordinates), whatever the friction;
     ``directions`` and ``state_mass`` do not apply to it."""
+    theta0 = jnp.asarray(theta0, jnp.result_type(float))  # a float64 numpy point too
     mg = inertia(model, loss, theta0, dt)
     if mg is None:
         return score
