@@ -1034,7 +1034,8 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         orders of magnitude (the basin set ``A`` is then crossed every half oscillation;
         docs: rare events). The energy's kinetic part takes the model's mass at θ₀. A
         score with an ``on_state(model, state)`` method is used as it is (e.g.
-        ``phase_score(..., state_mass=True)``: the mass the state carries).
+        ``phase_score(..., state_mass=True)``: the mass the state carries;
+        ``quasi_potential=True``: each mode's energy over its own temperature).
       directions: escape directions ``(K, d)`` (or K pytrees shaped like ``theta0``), e.g.
         ``[s.direction for s in sd.theory.predict(...).saddles]``: the energy score takes
         the energy along each (the largest) rather than in all coordinates, which in many
