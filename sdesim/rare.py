@@ -249,6 +249,14 @@ def inertia(model, loss, theta0, dt):
             np.broadcast_to(np.asarray(g, float), shape))
 
 
+def _unit_gradient(score, theta0):
+    """The unit gradient of ``score`` at ``θ₀`` (float64), or the diagonal where it has
+    none (zero or non-finite)."""
+    e = np.array(jax.grad(score)(theta0), float)
+    norm = np.linalg.norm(e)
+    return e / norm if np.isfinite(norm) and norm > 0 else np.full(e.shape, e.size ** -0.5)
+
+
 def _curvature(loss, theta0, e):
     """``|eᵀ H e|`` of the loss at ``θ₀`` (a Hessian-vector product)."""
     hv = jax.jvp(jax.grad(loss), (theta0,), (jnp.asarray(e, theta0.dtype),))[1]
@@ -298,9 +306,7 @@ def phase_score(model, loss, theta0, score, dt, directions=None, state_mass=Fals
     if saddles and directions != "saddles":
         raise ValueError(f"directions must be vectors or \"saddles\", got {directions!r}")
     u = None if directions is None or saddles else _directions(directions, theta0)
-    e = np.array(jax.grad(score)(theta0), float)
-    norm = np.linalg.norm(e)
-    e = e / norm if np.isfinite(norm) and norm > 0 else np.full(e.shape, e.size ** -0.5)
+    e = _unit_gradient(score, theta0)
     lam = _curvature(loss, theta0, e)
     w = e * e
     m_e, g_e = float(w @ m), float(w @ g)
@@ -342,7 +348,7 @@ def _quasi_potential_score(model, loss, theta0, score):
     if model.noise_kind != "gaussian":
         raise ValueError(f"phase_score(quasi_potential=True) needs Gaussian noise, got "
                          f"{type(model).__name__} ({model.noise_kind})")
-    th0 = jnp.asarray(theta0)
+    th0 = theta0  # phase_score's: in the run's float dtype
     d = th0.size
     if d > critical.DENSE_MAX:
         raise ValueError(f"phase_score(quasi_potential=True) forms dense (2d, 2d) matrices: "
@@ -364,9 +370,7 @@ def _quasi_potential_score(model, loss, theta0, score):
                          "theta0 has no stationary law there (theta0 not a minimum, or "
                          "noise that misses a mode)")
     prec = np.linalg.inv(cov_z)
-    e = np.array(jax.grad(score)(th0), float)
-    norm = np.linalg.norm(e)
-    e = e / norm if np.isfinite(norm) and norm > 0 else np.full(d, d ** -0.5)
+    e = _unit_gradient(score, th0)
     f = jnp.result_type(float)
     # ξ = s₀ + |a| at rest at θ₀ + a·e: the quadratic form over its value there
     quad = prec / float(e @ prec[:d, :d] @ e)
