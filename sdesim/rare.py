@@ -146,7 +146,7 @@ class PhaseScore:
     Along ``e``, the unit gradient of ``s`` at ``θ₀``, the linearized dynamics is
     ``ẍ + γẋ + ω²x = noise`` with ``ω² = λ/M`` (``phase_score`` measures them):
 
-    * ``kind="energy"`` (underdamped, ``γ < 2ω``): ``ξ = s₀ + sqrt(2E/λ)``, ``E = L(θ) −
+    * ``kind="energy"`` (light friction, ``γ < ω``): ``ξ = s₀ + sqrt(2E/λ)``, ``E = L(θ) −
       L(θ₀) + ½ Σ M_i v_i²`` the energy above the minimum, expressed as the distance along
       ``e`` at which a harmonic well of curvature ``λ`` holds it (``ξ = s₀`` at rest at
       the minimum; the map is monotone, so the splitting sees the energy). With little
@@ -154,9 +154,13 @@ class PhaseScore:
       phase, and the basin set ``A = {ξ <= z_A}`` is then low energy; with the position
       alone a path swinging through the minimum fast is taken as returned to A every
       half period, and the runs' ``p̂`` differ by orders of magnitude;
-    * ``kind="look-ahead"`` (overdamped, ``γ >= 2ω``): ``ξ = s(θ) + τ·∇s·v`` with
-      ``τ = 1/r₊``, ``r₊ = (γ + sqrt(γ² − 4ω²))/2`` the velocity's relaxation rate: the
-      score where the velocity carries it before it relaxes (``τ → 1/γ``).
+    * ``kind="look-ahead"`` (heavy friction, ``γ >= ω``, damping ratio ``γ/2ω >= ½``):
+      ``ξ = s(θ) + τ·∇s·v`` with ``τ = 1/r₊``, ``r₊ = (γ + sqrt(max(γ² − 4ω², 0)))/2``
+      the velocity's relaxation rate (``γ/2`` below critical damping): the score where
+      the velocity carries it before it relaxes (``τ → 1/γ`` when overdamped). From
+      ``γ/2ω = ½`` on, the energy of an oscillation falls more than a thousandfold per
+      period, so it no longer says whether a path goes on, and the energy kind fails
+      (Adam on Müller–Brown at ΔL/T = 20, ``γ/2ω`` = 0.96: docs, rare events).
 
     With escape directions ``u_k`` (``directions``; unit rows, e.g. the saddles' unstable
     directions) the energy is taken along each line ``θ₀ + a·u_k`` instead of in every
@@ -315,8 +319,8 @@ def phase_score(model, loss, theta0, score, dt, directions=None, state_mass=Fals
         raise ValueError(f"phase_score: the loss has no curvature along the score's gradient "
                          f"at theta0 ({lam:.3g}): pass phase_score=False")
     kind, tau = "energy", 0.0
-    if g_e >= 2 * om:
-        kind, tau = "look-ahead", 2 / (g_e + math.sqrt(g_e * g_e - 4 * om * om))
+    if g_e >= om:  # damping ratio γ/2ω >= ½: the energy is gone within a period
+        kind, tau = "look-ahead", 2 / (g_e + math.sqrt(max(g_e * g_e - 4 * om * om, 0.0)))
     f = jnp.result_type(float)
     along = {}
     if saddles and kind == "energy":

@@ -76,7 +76,8 @@ def test_ams_agrees_with_direct_simulation_and_f4_at_a_moderate_barrier():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["langevin", "underdamped", "momentum", "sgd-algorithm"])
+@pytest.mark.parametrize("name", ["langevin", "underdamped", "underdamped-moderate",
+                                  "momentum", "sgd-algorithm"])
 def test_ams_agrees_with_direct_simulation_of_the_same_chain(name):
     # ΔU/T = 6 in the 1-D double well, where direct simulation finishes (2 000 paths, all
     # escape): AMS (200 replicas × 8 runs) and direct simulation estimate the mean escape
@@ -89,6 +90,8 @@ def test_ams_agrees_with_direct_simulation_of_the_same_chain(name):
     models = {
         "langevin": (sd.models.Langevin(1 / b), 0.01),
         "underdamped": (sd.models.Underdamped(1.0, 2.0, 1 / b), 0.01),
+        # γ/2ω = 0.71 (ω² = 8): below critical damping, split on the look-ahead
+        "underdamped-moderate": (sd.models.Underdamped(1.0, 4.0, 1 / b), 0.01),
         "momentum": (sd.models.Momentum(0.05, 0.9, sd.noise.isotropic(2 / b / 0.05)), 0.05),
         "sgd-algorithm": (sd.optim.Algorithm(sd.optim.sgd(0.05),
                                              noise=sd.noise.isotropic(2 / b / 0.05)), 0.05),
@@ -274,7 +277,9 @@ def test_phase_score_is_the_energy_or_a_look_ahead():
     # Light friction (γ = 0.5 < 2ω = 4, M = 1): ξ = s₀ + sqrt(2E/λ), E = 2x² + v²/2, so
     # constant on a frictionless orbit of the well (here E = 0.18: ξ = −1 + 0.3). Heavy
     # friction (γ = 10 >= 2ω): ξ = s + τv with τ = 1/r₊, r₊ = (γ + sqrt(γ² − 4ω²))/2.
-    # A model without a velocity keeps its score.
+    # Below critical damping but past γ/2ω = ½ (γ = 3, ω = 2) the look-ahead too, with
+    # r₊ = γ/2; just under it (γ = 1.9) the energy. A model without a velocity keeps its
+    # score.
     loss = lambda th: 2.0 * th[0] ** 2
     exit = sd.exits.Halfspace([1.0], 1.0)
     score = rare.default_score(exit, jnp.zeros(1))
@@ -293,6 +298,10 @@ def test_phase_score_is_the_energy_or_a_look_ahead():
     assert ps.kind == "look-ahead" and float(ps.tau) == pytest.approx(tau, rel=1e-6)
     st = sd.models.PhaseState(jnp.asarray([0.2], th0.dtype), jnp.asarray([1.5], th0.dtype))
     assert float(ps.on_state(heavy, st)) == pytest.approx(0.2 - 1 + tau * 1.5, rel=1e-6)
+    ps = rare.phase_score(sd.models.Underdamped(1.0, 3.0, 0.1), loss, th0, score, 0.01)
+    assert ps.kind == "look-ahead" and float(ps.tau) == pytest.approx(2 / 3, rel=1e-6)
+    ps = rare.phase_score(sd.models.Underdamped(1.0, 1.9, 0.1), loss, th0, score, 0.01)
+    assert ps.kind == "energy"
     assert rare.phase_score(sd.models.Langevin(0.1), loss, th0, score, 0.01) is score
 
 
@@ -352,7 +361,7 @@ def test_adais_phase_score_takes_the_mass_its_state_carries():
     f = jnp.result_type(float)
     th0 = jnp.zeros(2, f)
     score = rare.default_score(sd.exits.Halfspace([1.0, 0.0], 1.0), th0)
-    lr = 0.01
+    lr = 0.1  # M = 10η = 1 at θ₀, γ = 1/M: γ/2ω = 0.25 along e_x, the energy kind
     model = sd.models.Adai(lr, sd.noise.isotropic(1.0))
     st = sd.models.AdaptiveState(jnp.asarray([0.3, 0.1], f), jnp.asarray([0.4, -0.2], f),
                                  jnp.asarray([1.0, 3.0], f))
