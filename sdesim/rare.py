@@ -1036,8 +1036,9 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
       bridge: Brownian-bridge exit test (Gaussian overdamped models, half-space/box).
       phase_score: a model with a velocity (Momentum, Adam, Adai, Underdamped) is split on
         its position and velocity, ``PhaseScore`` of ``score`` (``phase_score``): the
-        amplitude the energy along the escape direction would reach (underdamped), or
-        where the velocity carries the score before it relaxes (overdamped). ``False``:
+        amplitude the energy along the escape direction would reach (light friction,
+        damping ratio ``γ/2ω < ½``), or where the velocity carries the score before it
+        relaxes (heavier friction). ``False``:
         the position alone, which beyond ΔL/T ≈ 5 gives runs whose ``p̂`` differ by
         orders of magnitude (the basin set ``A`` is then crossed every half oscillation;
         docs: rare events). The energy's kinetic part takes the model's mass at θ₀. A
