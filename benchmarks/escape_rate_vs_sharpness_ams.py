@@ -3,7 +3,7 @@
 × 12 independent AMS runs per point).
 
     python benchmarks/escape_rate_vs_sharpness_ams.py
-    -> figures/escape_rate_vs_sharpness_ams.{png,json}   (~25 min on 2 CPU cores)
+    -> figures/escape_rate_vs_sharpness_ams.{png,json}   (~14 min on 2 CPU cores)
 """
 
 import sys
