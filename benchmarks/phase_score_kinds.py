@@ -61,13 +61,15 @@ def main(argv=None):
     model, loss, th0, exit, dt = (well_case if well else sharpness_case)(args)
     x0 = jnp.asarray(th0, jnp.result_type(float))
     chosen = rare.phase_score(model, loss, x0, rare.default_score(exit, x0), dt)
+    # phase_score's linearization along e, the score's unit gradient: γ and ω = sqrt(λ/M)
     m, g = rare.inertia(model, loss, x0, dt)
-    e = np.asarray(rare._unit_gradient(chosen.score, x0))
-    zeta = float(e * e @ g) / (2 * np.sqrt(float(chosen.lam) / float(e * e @ m)))
-    print(f"γ/2ω = {zeta:.2f}: phase_score picks {chosen.kind!r} (τ = {float(chosen.tau):.3g})")
+    w = np.asarray(rare._unit_gradient(chosen.score, x0)) ** 2
+    gamma, omega = float(w @ g), np.sqrt(float(chosen.lam) / float(w @ m))
+    print(f"γ/2ω = {gamma / (2 * omega):.2f}: phase_score picks {chosen.kind!r} "
+          f"(τ = {float(chosen.tau):.3g})")
     base = (chosen.score, chosen.loss, chosen.s0, chosen.l0, chosen.mass, chosen.lam)
-    tau = float(chosen.tau) if chosen.kind == "look-ahead" else 2 / (zeta * 2 * np.sqrt(
-        float(chosen.lam) / float(e * e @ m)))  # r₊ = γ/2 below critical damping
+    # the look-ahead's τ: phase_score's, or 2/γ (r₊ = γ/2 below critical damping)
+    tau = float(chosen.tau) if chosen.kind == "look-ahead" else 2 / gamma
     scores = {"look-ahead": dict(score=rare.PhaseScore(*base, jnp.asarray(tau), "look-ahead")),
               "energy": dict(score=rare.PhaseScore(*base, jnp.asarray(0.0), "energy")),
               "position": dict(phase_score=False)}

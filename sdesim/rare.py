@@ -160,7 +160,8 @@ class PhaseScore:
       the velocity carries it before it relaxes (``τ → 1/γ`` when overdamped). From
       ``γ/2ω = ½`` on, the energy of an oscillation falls more than a thousandfold per
       period, so it no longer says whether a path goes on, and the energy kind fails
-      (Adam on Müller–Brown at ΔL/T = 20, ``γ/2ω`` = 0.96: docs, rare events).
+      (runs' ``p̂`` 10²⁶⁷× apart for Momentum at ``γ/2ω`` = 0.71, ΔL/T = 40, against
+      102× for the look-ahead: ``benchmarks/phase_score_kinds.py``, docs: rare events).
 
     With escape directions ``u_k`` (``directions``; unit rows, e.g. the saddles' unstable
     directions) the energy is taken along each line ``θ₀ + a·u_k`` instead of in every
@@ -1039,9 +1040,10 @@ def escape_ams(model, loss, theta0, exit, *, dt: float, key: jax.Array,
         amplitude the energy along the escape direction would reach (light friction,
         damping ratio ``γ/2ω < ½``), or where the velocity carries the score before it
         relaxes (heavier friction). ``False``:
-        the position alone, which beyond ΔL/T ≈ 5 gives runs whose ``p̂`` differ by
-        orders of magnitude (the basin set ``A`` is then crossed every half oscillation;
-        docs: rare events). The energy's kinetic part takes the model's mass at θ₀. A
+        the position alone, which with light friction beyond ΔL/T ≈ 5 gives runs whose
+        ``p̂`` differ by orders of magnitude (the basin set ``A`` is then crossed every
+        half oscillation); for ``½ <= γ/2ω < 1`` it measured as good or better than the
+        look-ahead (docs: rare events). The energy's kinetic part takes the model's mass at θ₀. A
         score with an ``on_state(model, state)`` method is used as it is (e.g.
         ``phase_score(..., state_mass=True)``: the mass the state carries;
         ``quasi_potential=True``: each mode's energy over its own temperature).
